@@ -1,0 +1,463 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SpotCheckpoint.Diagnostics;
+using SpotCheckpoint.Format;
+using SpotCheckpoint.Staging;
+using SpotCheckpoint.State;
+using SpotCheckpoint.Storage;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.optim.lr_scheduler;
+
+namespace SpotCheckpoint;
+
+/// <summary>
+/// Checkpoints a TorchSharp training job. Register what to save (modules, optimizers, schedulers, user state),
+/// call <see cref="ResumeAsync"/> once before training, and <see cref="Step"/> after every optimizer step. A due
+/// checkpoint copies the state into reusable host buffers at the step boundary (the only time training waits), then
+/// streams it to the store in the background and commits it atomically.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var ckpt = Checkpointer.Create("./checkpoints", o => o.RunId = "demo")
+///     .AddModule("model", model).AddOptimizer("optimizer", optimizer).AddScheduler("scheduler", scheduler);
+/// var resume = await ckpt.ResumeAsync();
+/// for (long step = resume.Step + 1; step &lt;= totalSteps; step++)
+/// {
+///     TrainOneStep();
+///     ckpt.Step(step);
+/// }
+/// </code>
+/// </example>
+public sealed class Checkpointer : IAsyncDisposable
+{
+    private readonly ICheckpointStore _store;
+    private readonly bool _ownsStore;
+    private readonly CheckpointerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly TrainingStateRegistry _registry = new();
+    private readonly StagingSlot[] _slots;
+    private readonly object _gate = new();
+    private readonly bool _cudaReseed;
+
+    private long _step;
+    private long _lastCheckpointStep = -1;
+    private long _lastCheckpointTimestamp;
+    private long _lastCommittedStep = -1;
+    private bool _started;
+    private bool _disposed;
+    private CheckpointerStatistics _stats = new();
+
+    /// <summary>Creates a checkpointer writing to <paramref name="store"/>.</summary>
+    /// <param name="store">Where checkpoints go. Not disposed by the checkpointer.</param>
+    /// <param name="options">Options; validated here (<see cref="ArgumentException"/> names the bad one).</param>
+    /// <param name="logger">Logger; none when null.</param>
+    /// <param name="timeProvider">Clock for time-based policies; the system clock when null.</param>
+    public Checkpointer(ICheckpointStore store, CheckpointerOptions? options = null, ILogger<Checkpointer>? logger = null, TimeProvider? timeProvider = null)
+        : this(store, ownsStore: false, options, logger, timeProvider)
+    {
+    }
+
+    private Checkpointer(ICheckpointStore store, bool ownsStore, CheckpointerOptions? options, ILogger? logger, TimeProvider? timeProvider)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _ownsStore = ownsStore;
+        _options = options ?? new CheckpointerOptions();
+        _options.Validate();
+        _logger = logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _slots = Enumerable.Range(0, _options.StagingBuffers).Select(_ => new StagingSlot()).ToArray();
+        _registry.CaptureCpuRng = _options.CaptureCpuRng;
+        _registry.CudaSeed = _options.CudaSeed;
+        _cudaReseed = _options.CudaSeed.HasValue && torch.cuda.is_available();
+        _lastCheckpointTimestamp = _time.GetTimestamp();
+    }
+
+    /// <summary>
+    /// Creates a checkpointer for a location: a local path or <c>file://</c> URI (the embedded local store), or a
+    /// URI of a registered provider (<c>s3://</c>, <c>gs://</c>, <c>az://</c>). The store is disposed with the
+    /// checkpointer.
+    /// </summary>
+    public static Checkpointer Create(string location, Action<CheckpointerOptions>? configure = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        var options = new CheckpointerOptions();
+        configure?.Invoke(options);
+        return new Checkpointer(CheckpointStores.Open(location), ownsStore: true, options,
+            loggerFactory?.CreateLogger<Checkpointer>(), timeProvider);
+    }
+
+    /// <summary>The run id.</summary>
+    public string RunId => _options.RunId;
+
+    /// <summary>The store checkpoints go to.</summary>
+    public ICheckpointStore Store => _store;
+
+    /// <summary>The last step passed to <see cref="Step"/> (or restored by <see cref="ResumeAsync"/>).</summary>
+    public long CurrentStep => Volatile.Read(ref _step);
+
+    /// <summary>The epoch counter saved with each checkpoint; set it as your loop advances.</summary>
+    public long Epoch { get; set; }
+
+    /// <summary>Counters and the latest timings.</summary>
+    public CheckpointerStatistics Statistics
+    {
+        get { lock (_gate) return _stats with { StagingBytes = _slots.Sum(s => s.Arena?.TotalBytes ?? 0) }; }
+    }
+
+    /// <summary>Registers a module's parameters and persistent buffers (restored in place).</summary>
+    public Checkpointer AddModule(string name, nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        EnsureRegistrationOpen();
+        _registry.AddModule(name, module);
+        return this;
+    }
+
+    /// <summary>
+    /// Registers an optimizer (SGD, Adam or AdamW; others raise <see cref="UnsupportedStateException"/>). Its state
+    /// is keyed by parameter name, so the modules owning its parameters must be registered too.
+    /// </summary>
+    public Checkpointer AddOptimizer(string name, optim.Optimizer optimizer)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        EnsureRegistrationOpen();
+        _registry.AddOptimizer(name, optimizer);
+        return this;
+    }
+
+    /// <summary>Registers an LR scheduler. SequentialLR and ChainedLR raise <see cref="UnsupportedStateException"/>.</summary>
+    public Checkpointer AddScheduler(string name, LRScheduler scheduler)
+    {
+        ArgumentNullException.ThrowIfNull(scheduler);
+        EnsureRegistrationOpen();
+        _registry.AddScheduler(name, scheduler);
+        return this;
+    }
+
+    /// <summary>Registers user state, such as a data loader's position.</summary>
+    public Checkpointer AddState(string name, ICheckpointState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        EnsureRegistrationOpen();
+        _registry.AddUserState(name, state);
+        return this;
+    }
+
+    /// <summary>Registers user state kept as a JSON-serialized value.</summary>
+    public Checkpointer AddState<T>(string name, Func<T> capture, Action<T> restore) =>
+        AddState(name, new JsonCheckpointState<T>(capture, restore));
+
+    private void EnsureRegistrationOpen()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_started) throw new InvalidOperationException("Register state before the first ResumeAsync, Step or CheckpointAsync call.");
+    }
+
+    /// <summary>
+    /// Restores the newest committed checkpoint that verifies, falling back to older ones (with a warning) when the
+    /// newest is truncated or corrupt. Returns a fresh result when the run has no checkpoint.
+    /// Throws <see cref="CheckpointMismatchException"/> when a checkpoint does not fit the registered state, and
+    /// <see cref="NoUsableCheckpointException"/> when checkpoints exist but none is usable.
+    /// </summary>
+    public async Task<ResumeResult> ResumeAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _started = true;
+        var listings = await CheckpointCatalog.ListAsync(_store, RunId, cancellationToken).ConfigureAwait(false);
+        if (listings.Count == 0)
+        {
+            Log.StartingFresh(_logger, RunId, _store.Description);
+            Reseed(0);
+            return new ResumeResult(false, 0, 0, Array.Empty<CheckpointException>());
+        }
+
+        var failures = new List<CheckpointException>();
+        foreach (var listing in listings)
+        {
+            try
+            {
+                var reader = await CheckpointReader.OpenAsync(_store, RunId, listing.Step, cancellationToken).ConfigureAwait(false);
+                await _registry.RestoreAsync(reader, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _step, listing.Step);
+                Epoch = reader.Manifest.Epoch;
+                _lastCheckpointStep = listing.Step;
+                _lastCommittedStep = listing.Step;
+                _lastCheckpointTimestamp = _time.GetTimestamp();
+                Reseed(listing.Step);
+                Log.Resumed(_logger, RunId, listing.Step, _store.Description);
+                return new ResumeResult(true, listing.Step, Epoch, failures);
+            }
+            catch (CheckpointCorruptException ex)
+            {
+                failures.Add(ex);
+                Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                var corrupt = new CheckpointCorruptException(listing.ManifestKey, "an object could not be read: " + ex.Message, ex);
+                failures.Add(corrupt);
+                Log.FallingBack(_logger, RunId, listing.Step, corrupt.Message);
+            }
+        }
+        throw new NoUsableCheckpointException(RunId, failures);
+    }
+
+    /// <summary>
+    /// Reports that <paramref name="step"/> steps are complete. When the policy says a checkpoint is due, the state
+    /// is copied into staging buffers now and persisted in the background; returns true then. Cheap otherwise.
+    /// </summary>
+    public bool Step(long step)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        _started = true;
+        Volatile.Write(ref _step, step);
+        if (_cudaReseed) Reseed(step);
+        var since = _time.GetElapsedTime(_lastCheckpointTimestamp);
+        if (!_options.Policy.IsDue(step, _lastCheckpointStep, since)) return false;
+        var slot = AcquireSlot(_options.WhenBusy == BusyBehavior.Wait ? _options.MaxBusyWait : TimeSpan.Zero, CancellationToken.None);
+        if (slot is null)
+        {
+            lock (_gate) _stats = _stats with { Skipped = _stats.Skipped + 1 };
+            Log.Skipped(_logger, step, _options.WhenBusy == BusyBehavior.Wait ? $"waited {_options.MaxBusyWait}" : "busy behavior is Skip");
+            _lastCheckpointStep = step;
+            _lastCheckpointTimestamp = _time.GetTimestamp();
+            return false;
+        }
+        Snapshot(slot, step);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes a checkpoint of the current state now and waits until it is committed. If a checkpoint of the current
+    /// step is already committed or in flight, waits for that one instead of writing another.
+    /// </summary>
+    public async Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _started = true;
+        long step = CurrentStep;
+        Task<CheckpointOutcome>? existing = null;
+        lock (_gate)
+        {
+            foreach (var s in _slots)
+            {
+                if (s.Step == step && s.Persist is not null) existing = s.Persist;
+            }
+        }
+        if (existing is null && _lastCommittedStep == step) return null;
+        if (existing is null)
+        {
+            var slot = AcquireSlot(Timeout.InfiniteTimeSpan, cancellationToken)!;
+            existing = Snapshot(slot, step);
+        }
+        var outcome = await existing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (outcome.Error is not null)
+            throw outcome.Error as CheckpointException ?? new CheckpointStoreException($"Checkpoint at step {step} failed: {outcome.Error.Message}", outcome.Error);
+        return outcome.Result;
+    }
+
+    /// <summary>Waits until every background persist has finished (committed or failed).</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Task[] pending;
+        lock (_gate) pending = _slots.Select(s => s.Persist).OfType<Task>().ToArray();
+        await Task.WhenAll(pending).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// SHA-256 over the registered state in a canonical order: every captured tensor (name, dtype, shape, bytes),
+    /// then optimizer hyper-parameters and step counts, scheduler state and user state. Two runs with equal hashes
+    /// hold bit-identical training state.
+    /// </summary>
+    public string ComputeStateSha256()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var owned = new List<Tensor>();
+        using (torch.NewDisposeScope())
+        {
+            try
+            {
+                var (tensors, manifest) = _registry.Capture(owned);
+                foreach (var (name, tensor) in tensors)
+                {
+                    hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}|{TensorDtypes.NameOf(tensor.dtype, name)}|{string.Join(',', tensor.shape)}\n"));
+                    var cpu = tensor.device_type == DeviceType.CPU && tensor.is_contiguous() ? tensor : tensor.detach().to(CPU).contiguous();
+                    long length = TensorMemory.ByteLength(cpu);
+                    if (length == 0) continue;
+                    unsafe
+                    {
+                        byte* p = (byte*)TensorMemory.DataPointer(cpu);
+                        for (long done = 0; done < length;)
+                        {
+                            int n = (int)Math.Min(1 << 30, length - done);
+                            hash.AppendData(new ReadOnlySpan<byte>(p + done, n));
+                            done += n;
+                        }
+                    }
+                }
+                manifest.CreatedUtc = default;
+                hash.AppendData(ManifestCodec.Encode(manifest));
+            }
+            finally
+            {
+                foreach (var t in owned) t.Dispose();
+            }
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>Waits for background persists to finish, then frees staging memory (and the store, when owned).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        try { await FlushAsync().ConfigureAwait(false); }
+        finally
+        {
+            foreach (var slot in _slots) slot.Arena?.Dispose();
+            if (_ownsStore) await _store.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private StagingSlot? AcquireSlot(TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        var deadline = maxWait == Timeout.InfiniteTimeSpan ? long.MaxValue : _time.GetTimestamp() + (long)(maxWait.TotalSeconds * _time.TimestampFrequency);
+        while (true)
+        {
+            Task[] busy;
+            lock (_gate)
+            {
+                foreach (var s in _slots)
+                {
+                    if (s.Persist is null || s.Persist.IsCompleted) return s;
+                }
+                busy = _slots.Select(s => s.Persist!).ToArray<Task>();
+            }
+            var remaining = maxWait == Timeout.InfiniteTimeSpan
+                ? Timeout.InfiniteTimeSpan
+                : TimeSpan.FromSeconds(Math.Max(0, (deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency));
+            if (remaining == TimeSpan.Zero) return null;
+            Task.WaitAny(busy, remaining == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Ceiling(remaining.TotalMilliseconds), cancellationToken);
+            if (maxWait != Timeout.InfiniteTimeSpan && _time.GetTimestamp() >= deadline && !busy.Any(t => t.IsCompleted)) return null;
+        }
+    }
+
+    private Task<CheckpointOutcome> Snapshot(StagingSlot slot, long step)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var owned = new List<Tensor>();
+        CheckpointManifest manifest;
+        StagingArena arena;
+        using (torch.NewDisposeScope())
+        {
+            try
+            {
+                var (tensors, m) = _registry.Capture(owned);
+                manifest = m;
+                var layout = StagingLayout.Plan(
+                    tensors.Select(t => (t.Name, TensorDtypes.NameOf(t.Tensor.dtype, t.Name), t.Tensor.shape, TensorMemory.ByteLength(t.Tensor))).ToList(),
+                    _options.MaxShardBytes);
+                if (slot.Arena is null || slot.Arena.Layout.Signature != layout.Signature)
+                {
+                    slot.Arena?.Dispose();
+                    slot.Arena = null;
+                    slot.Arena = new StagingArena(layout, length => new HostBuffer(length));
+                    Log.StagingAllocated(_logger, slot.Arena.TotalBytes, layout.ShardDataBytes.Length);
+                }
+                arena = slot.Arena;
+                TensorCopier.CopyAll(tensors.Select(t => t.Tensor).ToList(), arena);
+            }
+            finally
+            {
+                foreach (var t in owned) t.Dispose();
+            }
+        }
+        var stall = Stopwatch.GetElapsedTime(started);
+        manifest.RunId = RunId;
+        manifest.Step = step;
+        manifest.Epoch = Epoch;
+        manifest.CreatedUtc = _time.GetUtcNow();
+        manifest.Writer["spotcheckpoint"] = LibraryVersion;
+        manifest.Writer["torchsharp"] = TorchSharpVersion;
+        _lastCheckpointStep = step;
+        _lastCheckpointTimestamp = _time.GetTimestamp();
+        lock (_gate) _stats = _stats with { LastStall = stall };
+
+        var task = Task.Run(() => PersistAsync(manifest, arena, stall));
+        lock (_gate)
+        {
+            slot.Step = step;
+            slot.Persist = task;
+        }
+        return task;
+    }
+
+    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, TimeSpan stall)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, CancellationToken.None).ConfigureAwait(false);
+            var persist = Stopwatch.GetElapsedTime(started);
+            lock (_gate)
+            {
+                _stats = _stats with { Committed = _stats.Committed + 1, LastPersistDuration = persist, LastBytes = bytes };
+                if (manifest.Step > _lastCommittedStep) _lastCommittedStep = manifest.Step;
+            }
+            Log.Committed(_logger, RunId, manifest.Step, bytes, stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
+            await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
+            return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
+        }
+        catch (Exception ex)
+        {
+            lock (_gate) _stats = _stats with { Failed = _stats.Failed + 1, LastError = ex };
+            Log.PersistFailed(_logger, RunId, manifest.Step, ex);
+            return new CheckpointOutcome(null, ex);
+        }
+    }
+
+    private async Task ApplyRetentionAsync(long committedStep)
+    {
+        try
+        {
+            long[] inFlight;
+            lock (_gate) inFlight = _slots.Where(s => s.Persist is { IsCompleted: false } && s.Step != committedStep).Select(s => s.Step).ToArray();
+            await CheckpointCatalog.ApplyRetentionAsync(_store, RunId, _options.KeepLast, _options.IncompleteUploadMaxAge, inFlight).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.RetentionFailed(_logger, RunId, ex);
+        }
+    }
+
+    private void Reseed(long step)
+    {
+        if (!_cudaReseed) return;
+        // SplitMix64 of (seed, step): decorrelated seeds for consecutive steps.
+        ulong z = unchecked((ulong)_options.CudaSeed!.Value + 0x9E3779B97F4A7C15UL * (ulong)(step + 1));
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        torch.cuda.manual_seed_all((long)(z >> 1));
+    }
+
+    internal static string LibraryVersion { get; } =
+        typeof(Checkpointer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0] ?? "0.0.0";
+
+    internal static string TorchSharpVersion { get; } =
+        typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "unknown";
+
+    private sealed class StagingSlot
+    {
+        public StagingArena? Arena;
+        public Task<CheckpointOutcome>? Persist;
+        public long Step = -1;
+    }
+
+    private sealed record CheckpointOutcome(CheckpointResult? Result, Exception? Error);
+}

@@ -1,0 +1,69 @@
+using SpotCheckpoint.Scheduling;
+
+namespace SpotCheckpoint;
+
+/// <summary>What to do when a checkpoint is due while the previous one is still being persisted.</summary>
+public enum BusyBehavior
+{
+    /// <summary>Wait for the persist to finish, up to <see cref="CheckpointerOptions.MaxBusyWait"/>, then skip.</summary>
+    Wait,
+
+    /// <summary>Skip this checkpoint at once (counted and logged); training never waits.</summary>
+    Skip,
+}
+
+/// <summary>Options of a <see cref="Checkpointer"/>.</summary>
+public sealed class CheckpointerOptions
+{
+    /// <summary>
+    /// Names the training run; checkpoints live under <c>&lt;RunId&gt;/step-N/</c>. Reusing the id resumes the run.
+    /// 1–128 letters, digits, '.', '_' or '-'. Default <c>default</c>.
+    /// </summary>
+    public string RunId { get; set; } = "default";
+
+    /// <summary>When to checkpoint automatically. Default: every 10 minutes.</summary>
+    public CheckpointPolicy Policy { get; set; } = CheckpointPolicy.Every(TimeSpan.FromMinutes(10));
+
+    /// <summary>How many committed checkpoints retention keeps (newest first). At least 1; default 3.</summary>
+    public int KeepLast { get; set; } = 3;
+
+    /// <summary>Largest shard file; a tensor larger than this gets a shard of its own. Default 1 GiB.</summary>
+    public long MaxShardBytes { get; set; } = 1L << 30;
+
+    /// <summary>
+    /// Staging buffer sets (each one copy of the state). 1 keeps memory at one copy; 2 lets a new snapshot be taken
+    /// while the previous one is still persisting. Default 1.
+    /// </summary>
+    public int StagingBuffers { get; set; } = 1;
+
+    /// <summary>What a due checkpoint does while all staging buffers are still persisting. Default <see cref="BusyBehavior.Wait"/>.</summary>
+    public BusyBehavior WhenBusy { get; set; } = BusyBehavior.Wait;
+
+    /// <summary>The longest <see cref="BusyBehavior.Wait"/> blocks training before the checkpoint is skipped. Default 30 s.</summary>
+    public TimeSpan MaxBusyWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Capture and restore the CPU random-number generator. Default true.</summary>
+    public bool CaptureCpuRng { get; set; } = true;
+
+    /// <summary>
+    /// Seed of the deterministic CUDA RNG scheme. LibTorch's CUDA generator state cannot be read through
+    /// TorchSharp, so when this is set and CUDA is available, every CUDA generator is reseeded at each step
+    /// boundary from (seed, step); straight and resumed runs then draw the same CUDA random numbers. Null (default)
+    /// leaves CUDA generators alone.
+    /// </summary>
+    public long? CudaSeed { get; set; }
+
+    /// <summary>Uncommitted leftovers (from crashed writers) older than this are deleted by retention. Default 1 hour.</summary>
+    public TimeSpan IncompleteUploadMaxAge { get; set; } = TimeSpan.FromHours(1);
+
+    internal void Validate()
+    {
+        Storage.StoreKeys.ValidateRunId(RunId);
+        if (Policy is null) throw new ArgumentException("Policy is required.", nameof(Policy));
+        if (KeepLast < 1) throw new ArgumentOutOfRangeException(nameof(KeepLast), KeepLast, "KeepLast must be at least 1.");
+        if (MaxShardBytes < 1 << 20) throw new ArgumentOutOfRangeException(nameof(MaxShardBytes), MaxShardBytes, "MaxShardBytes must be at least 1 MiB.");
+        if (StagingBuffers is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(StagingBuffers), StagingBuffers, "StagingBuffers must be 1 to 4.");
+        if (MaxBusyWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBusyWait), MaxBusyWait, "MaxBusyWait cannot be negative.");
+        if (IncompleteUploadMaxAge < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge cannot be negative.");
+    }
+}

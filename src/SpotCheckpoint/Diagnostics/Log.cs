@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace SpotCheckpoint.Diagnostics;
+
+/// <summary>The library's log messages (source-generated, allocation-free when disabled).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Checkpoint of run {RunId} at step {Step} committed: {Bytes} bytes, stall {StallMs:F1} ms, persist {PersistMs:F1} ms to {Store}")]
+    public static partial void Committed(ILogger logger, string runId, long step, long bytes, double stallMs, double persistMs, string store);
+
+    [LoggerMessage(2, LogLevel.Error, "Checkpoint of run {RunId} at step {Step} failed and stays invisible; training goes on")]
+    public static partial void PersistFailed(ILogger logger, string runId, long step, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Warning, "Checkpoint at step {Step} skipped: the previous checkpoint is still being persisted ({Reason})")]
+    public static partial void Skipped(ILogger logger, long step, string reason);
+
+    [LoggerMessage(4, LogLevel.Warning, "Checkpoint of run {RunId} at step {Step} is not usable, falling back to an older one: {Reason}")]
+    public static partial void FallingBack(ILogger logger, string runId, long step, string reason);
+
+    [LoggerMessage(5, LogLevel.Information, "Resumed run {RunId} from step {Step} ({Store})")]
+    public static partial void Resumed(ILogger logger, string runId, long step, string store);
+
+    [LoggerMessage(6, LogLevel.Information, "Run {RunId} has no checkpoint in {Store}; starting fresh")]
+    public static partial void StartingFresh(ILogger logger, string runId, string store);
+
+    [LoggerMessage(7, LogLevel.Warning, "Retention for run {RunId} failed; it will be retried after the next commit")]
+    public static partial void RetentionFailed(ILogger logger, string runId, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Debug, "Staging buffers allocated: {Bytes} bytes in {Shards} shard buffer(s)")]
+    public static partial void StagingAllocated(ILogger logger, long bytes, int shards);
+}

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SpotCheckpoint.Format;
+
+/// <summary>
+/// The manifest of one checkpoint (schema version 1): what was captured, where each tensor's bytes are, and their
+/// checksums. Written last; its presence under <c>run/step-N/manifest.json</c> is what commits the checkpoint.
+/// See docs/format.md.
+/// </summary>
+public sealed class CheckpointManifest
+{
+    /// <summary>The schema version this library writes.</summary>
+    public const int CurrentSchemaVersion = 1;
+
+    /// <summary>The format marker, always <c>spotcheckpoint</c>.</summary>
+    public string Format { get; set; } = "spotcheckpoint";
+
+    /// <summary>Schema version; readers refuse versions they do not know.</summary>
+    public int SchemaVersion { get; set; } = CurrentSchemaVersion;
+
+    /// <summary>The run this checkpoint belongs to.</summary>
+    public string RunId { get; set; } = "";
+
+    /// <summary>The training step the state was captured at (steps completed).</summary>
+    public long Step { get; set; }
+
+    /// <summary>The epoch counter at capture.</summary>
+    public long Epoch { get; set; }
+
+    /// <summary>When the snapshot was taken (UTC).</summary>
+    public DateTimeOffset CreatedUtc { get; set; }
+
+    /// <summary>Library versions that wrote the checkpoint.</summary>
+    public Dictionary<string, string> Writer { get; set; } = new();
+
+    /// <summary>The safetensors shard files.</summary>
+    public List<ShardEntry> Shards { get; set; } = new();
+
+    /// <summary>Every tensor, in shard and offset order.</summary>
+    public List<TensorEntry> Tensors { get; set; } = new();
+
+    /// <summary>Registered modules and the names of their tensors.</summary>
+    public List<ModuleEntry> Modules { get; set; } = new();
+
+    /// <summary>Optimizer state beyond tensors: hyper-parameters and step counts.</summary>
+    public List<OptimizerEntry> Optimizers { get; set; } = new();
+
+    /// <summary>LR-scheduler state.</summary>
+    public List<SchedulerEntry> Schedulers { get; set; } = new();
+
+    /// <summary>Random-number-generator state.</summary>
+    public RngEntry? Rng { get; set; }
+
+    /// <summary>User state blobs by name (base64 in JSON).</summary>
+    public Dictionary<string, byte[]> UserState { get; set; } = new();
+}
+
+/// <summary>One safetensors shard file.</summary>
+public sealed class ShardEntry
+{
+    /// <summary>File name inside the checkpoint's folder.</summary>
+    public string File { get; set; } = "";
+    /// <summary>Total size in bytes.</summary>
+    public long Bytes { get; set; }
+    /// <summary>Size of the 8-byte length prefix plus JSON header; tensor data starts here.</summary>
+    public long DataOffset { get; set; }
+    /// <summary>XXH3-64 of bytes [0, DataOffset) as 16 hex digits.</summary>
+    public string HeaderXxh3 { get; set; } = "";
+}
+
+/// <summary>One tensor's place and checksum.</summary>
+public sealed class TensorEntry
+{
+    /// <summary>Qualified name, for example <c>model/fc1.weight</c> or <c>optimizer/exp_avg/model/fc1.weight</c>.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>safetensors dtype (F32, BF16, I64, …).</summary>
+    public string Dtype { get; set; } = "";
+    /// <summary>Shape.</summary>
+    public long[] Shape { get; set; } = Array.Empty<long>();
+    /// <summary>Index into <see cref="CheckpointManifest.Shards"/>.</summary>
+    public int Shard { get; set; }
+    /// <summary>Absolute byte offset in the shard file.</summary>
+    public long Offset { get; set; }
+    /// <summary>Length in bytes.</summary>
+    public long Bytes { get; set; }
+    /// <summary>XXH3-64 of the bytes as 16 hex digits.</summary>
+    public string Xxh3 { get; set; } = "";
+}
+
+/// <summary>A registered module.</summary>
+public sealed class ModuleEntry
+{
+    /// <summary>Registration name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Parameter and buffer names as the module's state_dict names them.</summary>
+    public List<string> Tensors { get; set; } = new();
+}
+
+/// <summary>A registered optimizer.</summary>
+public sealed class OptimizerEntry
+{
+    /// <summary>Registration name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Optimizer kind: SGD, Adam or AdamW.</summary>
+    public string Type { get; set; } = "";
+    /// <summary>Parameter groups in order.</summary>
+    public List<ParamGroupEntry> ParamGroups { get; set; } = new();
+}
+
+/// <summary>One parameter group of an optimizer.</summary>
+public sealed class ParamGroupEntry
+{
+    /// <summary>Hyper-parameters (lr, initial_lr, betas, …) by name.</summary>
+    public Dictionary<string, double> Options { get; set; } = new();
+    /// <summary>Parameters by qualified name, with their per-parameter state.</summary>
+    public List<ParamStateEntry> Parameters { get; set; } = new();
+}
+
+/// <summary>Per-parameter optimizer state.</summary>
+public sealed class ParamStateEntry
+{
+    /// <summary>Qualified parameter name, for example <c>model/fc1.weight</c>.</summary>
+    public string Parameter { get; set; } = "";
+    /// <summary>Step count (Adam/AdamW), when the optimizer keeps one.</summary>
+    public long? Step { get; set; }
+    /// <summary>State tensors by role (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer) → tensor name.</summary>
+    public Dictionary<string, string> Tensors { get; set; } = new();
+}
+
+/// <summary>A registered LR scheduler.</summary>
+public sealed class SchedulerEntry
+{
+    /// <summary>Registration name.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Scheduler class name.</summary>
+    public string Type { get; set; } = "";
+    /// <summary>The scheduler's last epoch counter.</summary>
+    public int LastEpoch { get; set; }
+    /// <summary>How many times step() ran.</summary>
+    public int StepCount { get; set; }
+    /// <summary>Last learning rates per parameter group.</summary>
+    public List<double> LastLrs { get; set; } = new();
+    /// <summary>Base learning rates per parameter group.</summary>
+    public List<double> BaseLrs { get; set; } = new();
+    /// <summary>Further mutable fields of particular schedulers (ReduceLROnPlateau).</summary>
+    public Dictionary<string, double> Extra { get; set; } = new();
+}
+
+/// <summary>Random-number-generator state.</summary>
+public sealed class RngEntry
+{
+    /// <summary>Tensor holding the CPU generator state, or null when not captured.</summary>
+    public string? CpuStateTensor { get; set; }
+    /// <summary>Seed of the per-step CUDA reseeding scheme, or null when not used.</summary>
+    public long? CudaSeed { get; set; }
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(CheckpointManifest))]
+internal sealed partial class ManifestJsonContext : JsonSerializerContext;

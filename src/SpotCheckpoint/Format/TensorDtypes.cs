@@ -1,0 +1,34 @@
+using TorchSharp;
+
+namespace SpotCheckpoint.Format;
+
+/// <summary>Maps TorchSharp scalar types to safetensors dtype names and element sizes.</summary>
+public static class TensorDtypes
+{
+    private static readonly Dictionary<torch.ScalarType, (string Name, int Size)> ByType = new()
+    {
+        [torch.ScalarType.Float64] = ("F64", 8),
+        [torch.ScalarType.Float32] = ("F32", 4),
+        [torch.ScalarType.Float16] = ("F16", 2),
+        [torch.ScalarType.BFloat16] = ("BF16", 2),
+        [torch.ScalarType.Int64] = ("I64", 8),
+        [torch.ScalarType.Int32] = ("I32", 4),
+        [torch.ScalarType.Int16] = ("I16", 2),
+        [torch.ScalarType.Int8] = ("I8", 1),
+        [torch.ScalarType.Byte] = ("U8", 1),
+        [torch.ScalarType.Bool] = ("BOOL", 1),
+        [torch.ScalarType.ComplexFloat32] = ("C64", 8),
+    };
+
+    private static readonly Dictionary<string, int> SizeByName =
+        ByType.Values.ToDictionary(v => v.Name, v => v.Size, StringComparer.Ordinal);
+
+    /// <summary>The safetensors name of <paramref name="type"/>; throws <see cref="UnsupportedStateException"/> otherwise.</summary>
+    public static string NameOf(torch.ScalarType type, string tensorName) =>
+        ByType.TryGetValue(type, out var v)
+            ? v.Name
+            : throw new UnsupportedStateException($"Tensor '{tensorName}' has dtype {type}, which checkpoints cannot hold.");
+
+    /// <summary>Element size of a safetensors dtype name.</summary>
+    public static bool TryGetElementSize(string name, out int size) => SizeByName.TryGetValue(name, out size);
+}

@@ -1,0 +1,62 @@
+namespace SpotCheckpoint.Scheduling;
+
+/// <summary>
+/// Decides at each step boundary whether a checkpoint is due. Called on the training thread once per step, so
+/// implementations must be O(1) and allocation-free.
+/// </summary>
+public abstract class CheckpointPolicy
+{
+    /// <summary>True when a checkpoint should be taken at <paramref name="step"/>.</summary>
+    /// <param name="step">Steps completed.</param>
+    /// <param name="lastCheckpointStep">Step of the last checkpoint taken (or resumed from); -1 when none.</param>
+    /// <param name="sinceLastCheckpoint">Time since that checkpoint (or since training started).</param>
+    public abstract bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint);
+
+    /// <summary>A checkpoint every <paramref name="steps"/> steps (at multiples of it).</summary>
+    public static CheckpointPolicy EverySteps(long steps) => new StepPolicy(steps);
+
+    /// <summary>A checkpoint once <paramref name="interval"/> has passed since the last one.</summary>
+    public static CheckpointPolicy Every(TimeSpan interval) => new IntervalPolicy(interval);
+
+    /// <summary>No automatic checkpoints; only explicit <see cref="Checkpointer.CheckpointAsync"/> calls.</summary>
+    public static CheckpointPolicy Manual { get; } = new ManualPolicy();
+
+    private sealed class StepPolicy : CheckpointPolicy
+    {
+        private readonly long _steps;
+
+        public StepPolicy(long steps)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
+            _steps = steps;
+        }
+
+        public override bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint) =>
+            step > lastCheckpointStep && step % _steps == 0;
+
+        public override string ToString() => $"every {_steps} steps";
+    }
+
+    private sealed class IntervalPolicy : CheckpointPolicy
+    {
+        private readonly TimeSpan _interval;
+
+        public IntervalPolicy(TimeSpan interval)
+        {
+            if (interval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(interval), interval, "The interval must be positive.");
+            _interval = interval;
+        }
+
+        public override bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint) =>
+            step > lastCheckpointStep && sinceLastCheckpoint >= _interval;
+
+        public override string ToString() => $"every {_interval}";
+    }
+
+    private sealed class ManualPolicy : CheckpointPolicy
+    {
+        public override bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint) => false;
+
+        public override string ToString() => "manual";
+    }
+}

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace SpotCheckpoint.Storage;
+
+/// <summary>Builds and checks the keys of checkpoint objects: <c>&lt;run&gt;/step-&lt;8 digits&gt;/&lt;file&gt;</c>.</summary>
+public static partial class StoreKeys
+{
+    /// <summary>The name of the manifest object, the commit point of a checkpoint.</summary>
+    public const string ManifestFileName = "manifest.json";
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="runId"/> is 1–128 characters of
+    /// letters, digits, '.', '_' and '-', not starting with '.'.</summary>
+    public static string ValidateRunId(string runId)
+    {
+        ArgumentNullException.ThrowIfNull(runId);
+        if (!RunIdPattern().IsMatch(runId))
+        {
+            throw new ArgumentException(
+                $"Run id '{runId}' is not valid: use 1-128 letters, digits, '.', '_' or '-', not starting with '.'.",
+                nameof(runId));
+        }
+        return runId;
+    }
+
+    /// <summary>The folder-like prefix of one checkpoint: <c>run/step-00000037/</c>.</summary>
+    public static string StepPrefix(string runId, long step)
+    {
+        if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, "Steps are never negative.");
+        return $"{runId}/step-{step.ToString("D8", CultureInfo.InvariantCulture)}/";
+    }
+
+    /// <summary>The manifest key of one checkpoint.</summary>
+    public static string ManifestKey(string runId, long step) => StepPrefix(runId, step) + ManifestFileName;
+
+    /// <summary>Parses the step out of a manifest key of <paramref name="runId"/>; false for any other key.</summary>
+    public static bool TryParseManifestKey(string runId, string key, out long step)
+    {
+        step = -1;
+        var prefix = runId + "/step-";
+        if (!key.StartsWith(prefix, StringComparison.Ordinal) || !key.EndsWith("/" + ManifestFileName, StringComparison.Ordinal))
+            return false;
+        var digits = key.AsSpan(prefix.Length, key.Length - prefix.Length - ManifestFileName.Length - 1);
+        if (digits.Length < 8) return false;
+        foreach (var c in digits) if (c is < '0' or > '9') return false;
+        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out step);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> for keys that could escape a store's root: empty segments, '.', '..',
+    /// backslashes, a leading '/', drive letters, or control characters.
+    /// </summary>
+    public static string ValidateKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0 || key.Length > 1024)
+            throw new ArgumentException("Object keys must have 1-1024 characters.", nameof(key));
+        foreach (var c in key)
+        {
+            if (c == '\\' || c == ':' || char.IsControl(c))
+                throw new ArgumentException($"Object key '{key}' contains a forbidden character.", nameof(key));
+        }
+        foreach (var segment in key.Split('/'))
+        {
+            if (segment.Length == 0 || segment == "." || segment == "..")
+                throw new ArgumentException($"Object key '{key}' has an empty, '.' or '..' segment.", nameof(key));
+        }
+        return key;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex RunIdPattern();
+}
