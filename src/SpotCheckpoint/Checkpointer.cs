@@ -326,7 +326,8 @@ public sealed class Checkpointer : IAsyncDisposable
 
     private StagingSlot? AcquireSlot(TimeSpan maxWait, CancellationToken cancellationToken)
     {
-        var deadline = maxWait == Timeout.InfiniteTimeSpan ? long.MaxValue : _time.GetTimestamp() + (long)(maxWait.TotalSeconds * _time.TimestampFrequency);
+        // The bound is on real blocking of the training thread, so it is measured with the real clock.
+        var waited = Stopwatch.StartNew();
         while (true)
         {
             Task[] busy;
@@ -338,12 +339,15 @@ public sealed class Checkpointer : IAsyncDisposable
                 }
                 busy = _slots.Select(s => s.Persist!).ToArray<Task>();
             }
-            var remaining = maxWait == Timeout.InfiniteTimeSpan
-                ? Timeout.InfiniteTimeSpan
-                : TimeSpan.FromSeconds(Math.Max(0, (deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency));
-            if (remaining == TimeSpan.Zero) return null;
-            Task.WaitAny(busy, remaining == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Ceiling(remaining.TotalMilliseconds), cancellationToken);
-            if (maxWait != Timeout.InfiniteTimeSpan && _time.GetTimestamp() >= deadline && !busy.Any(t => t.IsCompleted)) return null;
+            int timeout;
+            if (maxWait == Timeout.InfiniteTimeSpan) timeout = Timeout.Infinite;
+            else
+            {
+                var remaining = maxWait - waited.Elapsed;
+                if (remaining <= TimeSpan.Zero) return null;
+                timeout = (int)Math.Ceiling(remaining.TotalMilliseconds);
+            }
+            Task.WaitAny(busy, timeout, cancellationToken);
         }
     }
 

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using SpotCheckpoint;
+using SpotCheckpoint.Scheduling;
+using SpotTrainer;
+using static TorchSharp.torch;
+
+TrainerOptions options;
+try
+{
+    options = TrainerOptions.Parse(args);
+}
+catch (UsageException ex)
+{
+    if (ex.Message.Length > 0) Console.Error.WriteLine($"error: {ex.Message}");
+    Console.Error.WriteLine(TrainerOptions.Usage);
+    return ex.Message.Length > 0 ? 2 : 0;
+}
+
+try
+{
+    return await RunAsync(options);
+}
+catch (Exception ex) when (ex is CheckpointException or ArgumentException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"error: {ex.Message}");
+    return 1;
+}
+
+static async Task<int> RunAsync(TrainerOptions options)
+{
+    using var loggerFactory = LoggerFactory.Create(b => b
+        .AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; })
+        .SetMinimumLevel(options.Quiet ? LogLevel.Warning : LogLevel.Information));
+    var log = loggerFactory.CreateLogger("SpotTrainer");
+
+    random.manual_seed(options.Seed);
+    using var data = new SyntheticDataset(options.Seed, samples: 4096, options.BatchSize);
+    var model = TrainingSetup.CreateModel(options.ModelMb);
+    var optimizer = TrainingSetup.CreateOptimizer(options.Optimizer, model.parameters());
+    var scheduler = TrainingSetup.CreateScheduler(options.Scheduler, optimizer, options.Steps);
+    var lossFunction = nn.CrossEntropyLoss();
+
+    // SpotCheckpoint: register what a resumed run needs, resume, then report every step.
+    await using var checkpointer = Checkpointer.Create(options.CheckpointUri, o =>
+        {
+            o.RunId = options.RunId;
+            o.Policy = CheckpointPolicy.EverySteps(options.CheckpointEvery);
+        }, loggerFactory)
+        .AddModule("model", model)
+        .AddOptimizer("optimizer", optimizer)
+        .AddScheduler("scheduler", scheduler)
+        .AddState("data", () => data.Position, position => data.Position = position);
+
+    var resume = await checkpointer.ResumeAsync();
+    long parameters = model.parameters().Sum(p => p.numel());
+    log.LogInformation("Model: {Parameters:N0} parameters ({Mb:F1} MB), {Optimizer}, {Scheduler}; {Mode} at step {Step} of {Steps}",
+        parameters, parameters * 4 / 1048576.0, options.Optimizer, options.Scheduler,
+        resume.Resumed ? "resuming" : "starting", resume.Step, options.Steps);
+
+    long step = resume.Step;
+    var clock = Stopwatch.StartNew();
+    while (step < options.Steps)
+    {
+        using (NewDisposeScope())
+        {
+            model.train();
+            var (inputs, labels) = data.Next();
+            optimizer.zero_grad();
+            var loss = lossFunction.forward(model.forward(inputs), labels);
+            loss.backward();
+            optimizer.step();
+            scheduler.step();
+            step++;
+            if (step % 50 == 0 || step == options.Steps)
+                log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), scheduler.get_last_lr().First());
+        }
+        checkpointer.Step(step);
+        if (options.StepDelayMs > 0) Thread.Sleep(options.StepDelayMs);
+        if (step == options.StopAt)
+        {
+            await checkpointer.CheckpointAsync();
+            log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
+            break;
+        }
+    }
+    await checkpointer.FlushAsync();
+    var stats = checkpointer.Statistics;
+    log.LogInformation("Done at step {Step} in {Seconds:F1} s: {Committed} checkpoint(s) committed, last stall {Stall:F1} ms, last persist {Persist:F1} ms",
+        step, clock.Elapsed.TotalSeconds, stats.Committed, stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds);
+    if (stats.Failed > 0) log.LogWarning("{Failed} checkpoint(s) failed; see the errors above", stats.Failed);
+
+    var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed);
+    if (options.SummaryJson is not null)
+    {
+        await File.WriteAllTextAsync(options.SummaryJson, JsonSerializer.Serialize(summary, SummaryJsonContext.Default.Summary));
+    }
+    return stats.Failed > 0 && stats.Committed == 0 ? 1 : 0;
+}
