@@ -414,6 +414,7 @@ public sealed class Checkpointer : IAsyncDisposable
                 if (manifest.Step > _lastCommittedStep) _lastCommittedStep = manifest.Step;
             }
             Log.Committed(_logger, RunId, manifest.Step, bytes, stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
+            _options.Policy.OnCheckpointCommitted(stall, persist, bytes);
             await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
             return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
         }

@@ -12,6 +12,15 @@ public abstract class CheckpointPolicy
     /// <param name="sinceLastCheckpoint">Time since that checkpoint (or since training started).</param>
     public abstract bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint);
 
+    /// <summary>
+    /// Called after each committed checkpoint with what it cost, so adaptive policies can learn. Runs on a
+    /// background thread; the default does nothing.
+    /// </summary>
+    /// <param name="stall">How long training was blocked by the snapshot.</param>
+    /// <param name="persist">From the end of the snapshot to the commit.</param>
+    /// <param name="bytes">Bytes written.</param>
+    public virtual void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes) { }
+
     /// <summary>A checkpoint every <paramref name="steps"/> steps (at multiples of it).</summary>
     public static CheckpointPolicy EverySteps(long steps) => new StepPolicy(steps);
 
