@@ -196,8 +196,9 @@ public sealed class Checkpointer : IAsyncDisposable
                 failures.Add(ex);
                 Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is not (CheckpointException or OperationCanceledException or OutOfMemoryException))
             {
+                // Anything else a damaged checkpoint provokes (I/O errors, bad keys) also means "not usable".
                 var corrupt = new CheckpointCorruptException(listing.ManifestKey, "an object could not be read: " + ex.Message, ex);
                 failures.Add(corrupt);
                 Log.FallingBack(_logger, RunId, listing.Step, corrupt.Message);

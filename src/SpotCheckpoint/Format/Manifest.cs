@@ -14,15 +14,19 @@ public sealed class CheckpointManifest
     public const int CurrentSchemaVersion = 1;
 
     /// <summary>The format marker, always <c>spotcheckpoint</c>.</summary>
+    [JsonRequired]
     public string Format { get; set; } = "spotcheckpoint";
 
     /// <summary>Schema version; readers refuse versions they do not know.</summary>
+    [JsonRequired]
     public int SchemaVersion { get; set; } = CurrentSchemaVersion;
 
     /// <summary>The run this checkpoint belongs to.</summary>
+    [JsonRequired]
     public string RunId { get; set; } = "";
 
     /// <summary>The training step the state was captured at (steps completed).</summary>
+    [JsonRequired]
     public long Step { get; set; }
 
     /// <summary>The epoch counter at capture.</summary>

@@ -69,7 +69,7 @@ public static partial class ManifestCodec
                 }
             }
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException or System.Text.DecoderFallbackException)
         {
             throw new CheckpointCorruptException(key, "the manifest is not valid JSON", ex);
         }
@@ -85,9 +85,9 @@ public static partial class ManifestCodec
         {
             manifest = JsonSerializer.Deserialize(body, ManifestJsonContext.Default.CheckpointManifest);
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException or NotSupportedException)
         {
-            throw new CheckpointCorruptException(key, "the manifest does not follow the schema", ex);
+            throw new CheckpointCorruptException(key, "the manifest does not follow the schema: " + ex.Message, ex);
         }
         if (manifest is null) throw new CheckpointCorruptException(key, "the manifest is null");
         Validate(manifest, key, expectedRunId, expectedStep);
@@ -155,6 +155,6 @@ public static partial class ManifestCodec
         }
     }
 
-    [GeneratedRegex("^shard-[0-9]{5}\\.[0-9a-f]{8}\\.safetensors$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^shard-[0-9]{5}\\.[0-9a-f]{8}\\.safetensors\\z", RegexOptions.CultureInvariant)]
     private static partial Regex ShardNamePattern();
 }

@@ -48,6 +48,7 @@ public static class CheckpointCatalog
             var rest = obj.Key.AsSpan(prefix.Length);
             int slash = rest.IndexOf('/');
             if (slash < 8 || !long.TryParse(rest[..slash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step)) continue;
+            if (!obj.Key.StartsWith(StoreKeys.StepPrefix(runId, step), StringComparison.Ordinal)) continue; // not a canonical step folder
             if (!byStep.TryGetValue(step, out var list)) byStep[step] = list = new List<string>();
             list.Add(obj.Key);
         }

@@ -68,7 +68,16 @@ public sealed class LocalFileStore : ICheckpointStore
         cancellationToken.ThrowIfCancellationRequested();
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         var path = PathOf(key);
-        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new FileNotFoundException($"Object '{key}' does not exist.", key, ex);
+        }
+        using var _ = handle;
         int total = 0;
         while (total < destination.Length)
         {
@@ -93,8 +102,7 @@ public sealed class LocalFileStore : ICheckpointStore
         await Task.CompletedTask.ConfigureAwait(false);
         // Walk only the deepest directory the prefix names.
         var slash = prefix.LastIndexOf('/');
-        var directory = slash < 0 ? Root : Path.Combine(Root, prefix[..slash].Replace('/', Path.DirectorySeparatorChar));
-        if (slash >= 0) StoreKeys.ValidateKey(prefix[..slash]);
+        var directory = slash < 0 ? Root : PathOf(prefix[..slash]);
         if (!Directory.Exists(directory)) yield break;
         foreach (var file in Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories))
         {
@@ -120,8 +128,9 @@ public sealed class LocalFileStore : ICheckpointStore
     /// <inheritdoc />
     public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(prefix);
         var slash = prefix.LastIndexOf('/');
-        var directory = slash < 0 ? Root : Path.Combine(Root, prefix[..slash].Replace('/', Path.DirectorySeparatorChar));
+        var directory = slash < 0 ? Root : PathOf(prefix[..slash]);
         if (!Directory.Exists(directory)) return ValueTask.FromResult(0);
         int removed = 0;
         var cutoff = DateTime.UtcNow - olderThan;
@@ -141,6 +150,8 @@ public sealed class LocalFileStore : ICheckpointStore
     private string PathOf(string key)
     {
         StoreKeys.ValidateKey(key);
+        if (key.EndsWith(PartialSuffix, StringComparison.Ordinal))
+            throw new ArgumentException($"Object keys cannot end in '{PartialSuffix}', which marks incomplete writes.", nameof(key));
         var full = Path.GetFullPath(Path.Combine(Root, key.Replace('/', Path.DirectorySeparatorChar)));
         if (!full.StartsWith(Root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ArgumentException($"Object key '{key}' resolves outside the store root.", nameof(key));
@@ -164,7 +175,7 @@ public sealed class LocalFileStore : ICheckpointStore
 
     private void RemoveEmptyParents(string directory)
     {
-        while (directory.Length > Root.Length && directory.StartsWith(Root, StringComparison.Ordinal))
+        while (directory.StartsWith(Root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
             try
             {

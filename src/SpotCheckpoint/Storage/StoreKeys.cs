@@ -43,7 +43,11 @@ public static partial class StoreKeys
         var digits = key.AsSpan(prefix.Length, key.Length - prefix.Length - ManifestFileName.Length - 1);
         if (digits.Length < 8) return false;
         foreach (var c in digits) if (c is < '0' or > '9') return false;
-        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out step);
+        // Only the canonical spelling counts: ManifestKey(runId, step) must give this exact key back.
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out step)) return false;
+        if (ManifestKey(runId, step) == key) return true;
+        step = -1;
+        return false;
     }
 
     /// <summary>
@@ -68,6 +72,6 @@ public static partial class StoreKeys
         return key;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex RunIdPattern();
 }
