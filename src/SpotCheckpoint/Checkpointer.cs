@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Format;
 using SpotCheckpoint.Staging;
+using SpotCheckpoint.Staging.Cuda;
 using SpotCheckpoint.State;
 using SpotCheckpoint.Storage;
 using TorchSharp;
@@ -43,6 +44,7 @@ public sealed class Checkpointer : IAsyncDisposable
     private readonly StagingSlot[] _slots;
     private readonly object _gate = new();
     private readonly bool _cudaReseed;
+    private CudaStagingCopierPool? _cudaCopiers;
 
     private long _step;
     private long _lastCheckpointStep = -1;
@@ -320,6 +322,7 @@ public sealed class Checkpointer : IAsyncDisposable
         try { await FlushAsync().ConfigureAwait(false); }
         finally
         {
+            _cudaCopiers?.Dispose(); // waits for any copy still running into an arena
             foreach (var slot in _slots) slot.Arena?.Dispose();
             if (_ownsStore) await _store.DisposeAsync().ConfigureAwait(false);
         }
@@ -358,6 +361,7 @@ public sealed class Checkpointer : IAsyncDisposable
         var owned = new List<Tensor>();
         CheckpointManifest manifest;
         StagingArena arena;
+        IReadOnlyList<CudaCopyHandle> copies;
         using (torch.NewDisposeScope())
         {
             try
@@ -367,15 +371,18 @@ public sealed class Checkpointer : IAsyncDisposable
                 var layout = StagingLayout.Plan(
                     tensors.Select(t => (t.Name, TensorDtypes.NameOf(t.Tensor.dtype, t.Name), t.Tensor.shape, TensorMemory.ByteLength(t.Tensor))).ToList(),
                     _options.MaxShardBytes);
-                if (slot.Arena is null || slot.Arena.Layout.Signature != layout.Signature)
+                // CUDA state is staged into pinned memory by a side-stream copier (training waits only for the enqueue).
+                bool pinned = tensors.Any(t => t.Tensor.device_type == DeviceType.CUDA) && CudaRuntime.IsAvailable;
+                if (slot.Arena is null || slot.Arena.Layout.Signature != layout.Signature || (slot.Arena.Buffers[0] is PinnedHostBuffer) != pinned)
                 {
                     slot.Arena?.Dispose();
                     slot.Arena = null;
-                    slot.Arena = new StagingArena(layout, length => new HostBuffer(length));
+                    slot.Arena = pinned ? AllocatePinnedArena(layout) : new StagingArena(layout, length => new HostBuffer(length));
                     Log.StagingAllocated(_logger, slot.Arena.TotalBytes, layout.ShardDataBytes.Length);
                 }
                 arena = slot.Arena;
-                TensorCopier.CopyAll(tensors.Select(t => t.Tensor).ToList(), arena);
+                copies = TensorCopier.CopyAll(tensors.Select(t => t.Tensor).ToList(), arena,
+                    arena.Buffers[0] is PinnedHostBuffer ? _cudaCopiers ??= new CudaStagingCopierPool() : null);
             }
             finally
             {
@@ -393,7 +400,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _lastCheckpointTimestamp = _time.GetTimestamp();
         lock (_gate) _stats = _stats with { LastStall = stall };
 
-        var task = Task.Run(() => PersistAsync(manifest, arena, stall));
+        var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall));
         lock (_gate)
         {
             slot.Step = step;
@@ -402,11 +409,13 @@ public sealed class Checkpointer : IAsyncDisposable
         return task;
     }
 
-    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, TimeSpan stall)
+    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, IReadOnlyList<CudaCopyHandle> copies, TimeSpan stall)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
+            // The device-to-host copies must have landed before the staged bytes are read.
+            foreach (var copy in copies) await copy.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, CancellationToken.None).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
             lock (_gate)
@@ -424,6 +433,27 @@ public sealed class Checkpointer : IAsyncDisposable
             lock (_gate) _stats = _stats with { Failed = _stats.Failed + 1, LastError = ex };
             Log.PersistFailed(_logger, RunId, manifest.Step, ex);
             return new CheckpointOutcome(null, ex);
+        }
+    }
+
+    /// <summary>Pinned staging for CUDA state; falls back to pageable buffers (and the .to(CPU) path) if pinning fails.</summary>
+    private StagingArena AllocatePinnedArena(StagingLayout layout)
+    {
+        var allocated = new List<HostBuffer>();
+        try
+        {
+            return new StagingArena(layout, length =>
+            {
+                var buffer = new PinnedHostBuffer(length);
+                allocated.Add(buffer);
+                return buffer;
+            });
+        }
+        catch (InvalidOperationException ex)
+        {
+            foreach (var buffer in allocated) buffer.Dispose();
+            Log.PinnedStagingUnavailable(_logger, ex.Message);
+            return new StagingArena(layout, length => new HostBuffer(length));
         }
     }
 

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Staging.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -5,23 +6,46 @@ namespace SpotCheckpoint.Staging;
 
 /// <summary>
 /// Copies captured tensors into a staging arena. CPU tensors are copied straight from their storage, in parallel
-/// 4 MiB chunks across all cores; tensors on other devices or not contiguous go through a temporary CPU copy.
+/// 4 MiB chunks across all cores. CUDA tensors whose shard buffer is pinned are copied by a
+/// <see cref="CudaStagingCopier"/> on a side stream (enqueued first, so the DMA overlaps the CPU copies); the
+/// returned handles complete when their bytes are in the arena. Tensors on other devices, or CUDA tensors without
+/// a pinned buffer or copier pool, go through a temporary CPU copy.
 /// </summary>
 internal static unsafe class TensorCopier
 {
     private const long ChunkBytes = 4L << 20;
 
-    public static void CopyAll(IReadOnlyList<Tensor> tensors, StagingArena arena)
+    /// <summary>
+    /// Stages <paramref name="tensors"/> into <paramref name="arena"/>. CPU bytes are in place on return; CUDA bytes
+    /// once every returned handle has completed: wait on them before reading or reusing the arena.
+    /// </summary>
+    public static IReadOnlyList<CudaCopyHandle> CopyAll(IReadOnlyList<Tensor> tensors, StagingArena arena, CudaStagingCopierPool? cuda = null)
     {
         var layout = arena.Layout;
         var sources = new IntPtr[tensors.Count];
         var temporaries = new List<Tensor>();
+        var deviceCopies = new SortedDictionary<int, List<DeviceToHostCopy>>();
+        var handles = new List<CudaCopyHandle>();
         try
         {
             for (int i = 0; i < tensors.Count; i++)
             {
                 var t = tensors[i];
-                if (layout.Tensors[i].Bytes == 0) continue;
+                var staged = layout.Tensors[i];
+                if (staged.Bytes == 0) continue;
+                var buffer = arena.Buffers[staged.Shard];
+                if (cuda is not null && t.device_type == DeviceType.CUDA && buffer is PinnedHostBuffer)
+                {
+                    if (!t.is_contiguous())
+                    {
+                        var dense = t.detach().contiguous(); // on the device, queued on the default stream
+                        temporaries.Add(dense);
+                        t = dense;
+                    }
+                    if (!deviceCopies.TryGetValue(t.device_index, out var list)) deviceCopies[t.device_index] = list = new List<DeviceToHostCopy>();
+                    list.Add(new DeviceToHostCopy(TensorMemory.DataPointer(t), staged.Bytes, (IntPtr)(buffer.Pointer + staged.DataOffset)));
+                    continue; // sources[i] stays zero: no CPU copy
+                }
                 if (t.device_type != DeviceType.CPU || !t.is_contiguous())
                 {
                     var cpu = t.detach().to(CPU).contiguous();
@@ -31,9 +55,13 @@ internal static unsafe class TensorCopier
                 sources[i] = TensorMemory.DataPointer(t);
             }
 
+            // Device-to-host copies first: training only waits for the enqueue, and the DMA overlaps the CPU copies.
+            foreach (var (device, copies) in deviceCopies) handles.Add(cuda!.For(device).Enqueue(copies));
+
             var chunks = new List<(int Index, long Offset, long Length)>();
             for (int i = 0; i < tensors.Count; i++)
             {
+                if (sources[i] == IntPtr.Zero) continue;
                 long bytes = layout.Tensors[i].Bytes;
                 for (long offset = 0; offset < bytes; offset += ChunkBytes)
                     chunks.Add((i, offset, Math.Min(ChunkBytes, bytes - offset)));
@@ -56,9 +84,22 @@ internal static unsafe class TensorCopier
             {
                 Parallel.For(0, chunks.Count, CopyChunk);
             }
+            return handles;
+        }
+        catch
+        {
+            // Nothing may still be writing into the arena once the caller sees the failure.
+            foreach (var h in handles)
+            {
+                try { h.Wait(); }
+                catch (InvalidOperationException) { }
+            }
+            throw;
         }
         finally
         {
+            // Safe for device temporaries too: the copier makes the default stream wait for the copies, so the
+            // caching allocator cannot hand these blocks to a kernel that runs before they are read.
             foreach (var t in temporaries) t.Dispose();
         }
     }
