@@ -60,8 +60,9 @@ static async Task<int> RunAsync(TrainerOptions options)
         resume.Resumed ? "resuming" : "starting", resume.Step, options.Steps);
 
     long step = resume.Step;
+    long lastStep = Math.Min(options.Steps, options.StopAt ?? long.MaxValue);
     var clock = Stopwatch.StartNew();
-    while (step < options.Steps)
+    while (step < lastStep)
     {
         using (NewDisposeScope())
         {
@@ -78,18 +79,19 @@ static async Task<int> RunAsync(TrainerOptions options)
         }
         checkpointer.Step(step);
         if (options.StepDelayMs > 0) Thread.Sleep(options.StepDelayMs);
-        if (step == options.StopAt)
-        {
-            await checkpointer.CheckpointAsync();
-            log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
-            break;
-        }
     }
+
+    // The last step is always committed: a run stopped with --stop-at resumes exactly there, a finished run is final.
+    await checkpointer.CheckpointAsync();
+    if (step == options.StopAt && step < options.Steps)
+        log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
     await checkpointer.FlushAsync();
     var stats = checkpointer.Statistics;
     log.LogInformation("Done at step {Step} in {Seconds:F1} s: {Committed} checkpoint(s) committed, last stall {Stall:F1} ms, last persist {Persist:F1} ms",
         step, clock.Elapsed.TotalSeconds, stats.Committed, stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds);
     if (stats.Failed > 0) log.LogWarning("{Failed} checkpoint(s) failed; see the errors above", stats.Failed);
+    if (stats.Failed > 0 && stats.Committed == 0)
+        Console.Error.WriteLine($"error: no checkpoint could be committed to {options.CheckpointUri}: {stats.LastError?.Message}");
 
     var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed);
     if (options.SummaryJson is not null)

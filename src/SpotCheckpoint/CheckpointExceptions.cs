@@ -93,7 +93,7 @@ public sealed class UnsupportedStateException : CheckpointException
     public UnsupportedStateException(string message) : base(message) { }
 }
 
-/// <summary>The checkpoint store failed (I/O error, refused request) in a way that retrying here did not fix.</summary>
+/// <summary>The checkpoint store failed (I/O error, refused request); the checkpoint concerned stays invisible.</summary>
 public sealed class CheckpointStoreException : CheckpointException
 {
     /// <summary>Creates the exception.</summary>

@@ -178,6 +178,7 @@ public sealed class Checkpointer : IAsyncDisposable
         }
 
         var failures = new List<CheckpointException>();
+        var corruptSteps = new List<long>();
         foreach (var listing in listings)
         {
             try
@@ -191,11 +192,13 @@ public sealed class Checkpointer : IAsyncDisposable
                 _lastCheckpointTimestamp = _time.GetTimestamp();
                 Reseed(listing.Step);
                 Log.Resumed(_logger, RunId, listing.Step, _store.Description);
+                await RemoveCorruptAsync(corruptSteps, cancellationToken).ConfigureAwait(false);
                 return new ResumeResult(true, listing.Step, Epoch, failures);
             }
             catch (CheckpointCorruptException ex)
             {
                 failures.Add(ex);
+                corruptSteps.Add(listing.Step);
                 Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
             }
             catch (Exception ex) when (ex is not (CheckpointException or OperationCanceledException or OutOfMemoryException))
@@ -207,6 +210,26 @@ public sealed class Checkpointer : IAsyncDisposable
             }
         }
         throw new NoUsableCheckpointException(RunId, failures);
+    }
+
+    /// <summary>
+    /// Deletes checkpoints newer than the one resumed from that failed verification (a checksum or structure
+    /// error, not a read error): the resumed run writes those steps again, and a stale manifest would block them.
+    /// </summary>
+    private async Task RemoveCorruptAsync(List<long> steps, CancellationToken cancellationToken)
+    {
+        foreach (var step in steps)
+        {
+            try
+            {
+                await CheckpointCatalog.DeleteCheckpointAsync(_store, RunId, step, cancellationToken).ConfigureAwait(false);
+                Log.RemovedCorrupt(_logger, RunId, step);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.RetentionFailed(_logger, RunId, ex);
+            }
+        }
     }
 
     /// <summary>
@@ -249,7 +272,7 @@ public sealed class Checkpointer : IAsyncDisposable
         {
             foreach (var s in _slots)
             {
-                if (s.Step == step && s.Persist is not null) existing = s.Persist;
+                if (s.Step == step && s.Persist is { } p && !(p.IsCompletedSuccessfully && p.Result.Error is not null)) existing = p;
             }
         }
         if (existing is null && _lastCommittedStep == step) return null;

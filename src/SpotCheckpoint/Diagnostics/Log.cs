@@ -29,6 +29,9 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Debug, "Staging buffers allocated: {Bytes} bytes in {Shards} shard buffer(s)")]
     public static partial void StagingAllocated(ILogger logger, long bytes, int shards);
 
+    [LoggerMessage(10, LogLevel.Warning, "Removed the corrupt checkpoint of run {RunId} at step {Step}; the resumed run will write that step again")]
+    public static partial void RemovedCorrupt(ILogger logger, string runId, long step);
+
     [LoggerMessage(9, LogLevel.Warning, "Pinned staging memory could not be allocated; CUDA state is staged through pageable memory instead: {Reason}")]
     public static partial void PinnedStagingUnavailable(ILogger logger, string reason);
 }

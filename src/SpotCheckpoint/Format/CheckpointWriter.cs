@@ -14,6 +14,19 @@ internal static class CheckpointWriter
 {
     private const int ChunkBytes = 16 << 20;
 
+    private static async Task<bool> IsCorruptAsync(ICheckpointStore store, string runId, long step, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CheckpointReader.OpenAsync(store, runId, step, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (CheckpointCorruptException)
+        {
+            return true;
+        }
+    }
+
     public static async Task<long> PersistAsync(ICheckpointStore store, CheckpointManifest manifest, StagingArena arena, CancellationToken cancellationToken)
     {
         var prefix = StoreKeys.StepPrefix(manifest.RunId, manifest.Step);
@@ -78,7 +91,23 @@ internal static class CheckpointWriter
             }
 
             var encoded = ManifestCodec.Encode(manifest);
-            await store.CreateExclusiveAsync(prefix + StoreKeys.ManifestFileName, encoded, cancellationToken).ConfigureAwait(false);
+            var manifestKey = prefix + StoreKeys.ManifestFileName;
+            bool committed = false;
+            try
+            {
+                await store.CreateExclusiveAsync(manifestKey, encoded, cancellationToken).ConfigureAwait(false);
+                committed = true;
+            }
+            catch (CheckpointConflictException)
+            {
+                if (!await IsCorruptAsync(store, manifest.RunId, manifest.Step, cancellationToken).ConfigureAwait(false)) throw;
+            }
+            if (!committed)
+            {
+                // A damaged manifest of an earlier attempt holds the key; it can never be restored, so replace it.
+                await store.DeleteAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+                await store.CreateExclusiveAsync(manifestKey, encoded, cancellationToken).ConfigureAwait(false);
+            }
             return totalBytes + encoded.Length;
         }
         catch (Exception)

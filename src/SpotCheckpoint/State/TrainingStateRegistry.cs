@@ -169,103 +169,133 @@ internal sealed class TrainingStateRegistry
             foreach (var (key, t) in dict) plan.Add((Expect($"{moduleName}/{key}", t), t));
         }
 
+        RejectUnregistered(m.Optimizers.Select(x => x.Name), _optimizers.Select(x => x.Name), "an optimizer");
+        RejectUnregistered(m.Schedulers.Select(x => x.Name), _schedulers.Select(x => x.Name), "a scheduler");
+        RejectUnregistered(m.UserState.Keys, _userStates.Select(x => x.Name), "user state");
+        if (m.Rng?.CudaSeed is long savedSeed && CudaSeed is long seed && savedSeed != seed)
+            throw new CheckpointMismatchException("rng/cuda", $"the checkpoint was written with CudaSeed {savedSeed}, the options say {seed}");
+
         var names = _optimizers.Count > 0 ? ParameterNames() : new();
-        foreach (var (optName, optimizer, adapter) in _optimizers)
+        var fresh = new List<Tensor>();
+        try
         {
-            var entry = m.Optimizers.FirstOrDefault(x => x.Name == optName)
-                ?? throw new CheckpointMismatchException(optName, "the checkpoint has no such optimizer");
-            if (entry.Type != adapter.TypeName)
-                throw new CheckpointMismatchException(optName, $"the checkpoint holds {entry.Type} state, the registered optimizer is {adapter.TypeName}");
-            var groups = OptimizerAdapter.Groups(optimizer);
-            if (groups.Count != entry.ParamGroups.Count)
-                throw new CheckpointMismatchException(optName, $"{entry.ParamGroups.Count} parameter group(s) in the checkpoint, {groups.Count} registered");
-            var states = OptimizerAdapter.States(optimizer);
-            for (int gi = 0; gi < groups.Count; gi++)
+            foreach (var (optName, optimizer, adapter) in _optimizers)
             {
-                var group = groups[gi];
-                var ge = entry.ParamGroups[gi];
-                var parameters = group.Parameters.ToList();
-                if (parameters.Count != ge.Parameters.Count)
-                    throw new CheckpointMismatchException($"{optName}/group{gi}", $"{ge.Parameters.Count} parameter(s) in the checkpoint, {parameters.Count} registered");
-                var options = ge.Options;
-                adapter.SetOptions(CloneOptions(adapter, group.Options), options, optName); // validates keys only
-                optimizerWork.Add(() => adapter.SetOptions(group.Options, options, optName));
-                for (int pi = 0; pi < parameters.Count; pi++)
+                var entry = m.Optimizers.FirstOrDefault(x => x.Name == optName)
+                    ?? throw new CheckpointMismatchException(optName, "the checkpoint has no such optimizer");
+                if (entry.Type != adapter.TypeName)
+                    throw new CheckpointMismatchException(optName, $"the checkpoint holds {entry.Type} state, the registered optimizer is {adapter.TypeName}");
+                var groups = OptimizerAdapter.Groups(optimizer);
+                if (groups.Count != entry.ParamGroups.Count)
+                    throw new CheckpointMismatchException(optName, $"{entry.ParamGroups.Count} parameter group(s) in the checkpoint, {groups.Count} registered");
+                var states = OptimizerAdapter.States(optimizer);
+                for (int gi = 0; gi < groups.Count; gi++)
                 {
-                    var p = parameters[pi];
-                    var pName = NameOf(names, p, optName);
-                    var ps = ge.Parameters[pi];
-                    if (ps.Parameter != pName)
-                        throw new CheckpointMismatchException($"{optName}/{pName}", $"the checkpoint has '{ps.Parameter}' at this position");
-                    var state = states[p.Handle];
-                    if (ps.Step is long step) optimizerWork.Add(() => adapter.SetStep(state, step));
-                    foreach (var (role, current) in adapter.GetTensors(state).ToList())
+                    var group = groups[gi];
+                    var ge = entry.ParamGroups[gi];
+                    var parameters = group.Parameters.ToList();
+                    if (parameters.Count != ge.Parameters.Count)
+                        throw new CheckpointMismatchException($"{optName}/group{gi}", $"{ge.Parameters.Count} parameter(s) in the checkpoint, {parameters.Count} registered");
+                    var options = ge.Options;
+                    adapter.SetOptions(CloneOptions(adapter, group.Options), options, optName); // validates keys only
+                    optimizerWork.Add(() => adapter.SetOptions(group.Options, options, optName));
+                    for (int pi = 0; pi < parameters.Count; pi++)
                     {
-                        if (!ps.Tensors.TryGetValue(role, out var tName))
+                        var p = parameters[pi];
+                        var pName = NameOf(names, p, optName);
+                        var ps = ge.Parameters[pi];
+                        if (ps.Parameter != pName)
+                            throw new CheckpointMismatchException($"{optName}/{pName}", $"the checkpoint has '{ps.Parameter}' at this position");
+                        var state = states[p.Handle];
+                        if (ps.Step is long step) optimizerWork.Add(() => adapter.SetStep(state, step));
+                        foreach (var (role, current) in adapter.GetTensors(state).ToList())
                         {
-                            if (current is not null) optimizerWork.Add(() => adapter.SetTensor(state, role, null!));
-                            continue;
-                        }
-                        var e = Expect(tName, p);
-                        Tensor destination;
-                        if (current is not null && current.dtype == p.dtype && current.shape.SequenceEqual(p.shape) && current.is_contiguous())
-                        {
-                            destination = current;
-                        }
-                        else
-                        {
-                            using (torch.NewDisposeScope())
+                            if (!ps.Tensors.TryGetValue(role, out var tName))
                             {
-                                destination = torch.zeros_like(p).DetachFromDisposeScope();
+                                if (current is not null) optimizerWork.Add(() => adapter.SetTensor(state, role, null!));
+                                continue;
                             }
-                            var fresh = destination;
-                            optimizerWork.Add(() => adapter.SetTensor(state, role, fresh));
+                            var e = Expect(tName, p);
+                            Tensor destination;
+                            if (current is not null && current.dtype == p.dtype && current.shape.SequenceEqual(p.shape) && current.is_contiguous())
+                            {
+                                destination = current;
+                            }
+                            else
+                            {
+                                using (torch.NewDisposeScope())
+                                {
+                                    destination = torch.zeros_like(p).DetachFromDisposeScope();
+                                }
+                                var allocated = destination;
+                                fresh.Add(allocated);
+                                optimizerWork.Add(() => adapter.SetTensor(state, role, allocated));
+                            }
+                            plan.Add((e, destination));
                         }
-                        plan.Add((e, destination));
                     }
                 }
             }
-        }
 
-        foreach (var (name, scheduler) in _schedulers)
+            foreach (var (name, scheduler) in _schedulers)
+            {
+                var entry = m.Schedulers.FirstOrDefault(x => x.Name == name)
+                    ?? throw new CheckpointMismatchException(name, "the checkpoint has no such scheduler");
+                SchedulerAdapter.Check(scheduler, entry);
+            }
+
+            TensorEntry? rngEntry = null;
+            byte[]? rngCurrent = null;
+            if (CaptureCpuRng)
+            {
+                var rngName = m.Rng?.CpuStateTensor ?? throw new CheckpointMismatchException(CpuRngTensor, "the checkpoint holds no CPU RNG state");
+                if (!byName.TryGetValue(rngName, out rngEntry)) throw new CheckpointMismatchException(rngName, "the checkpoint has no such tensor");
+                using var current = torch.random.get_rng_state();
+                rngCurrent = current.bytes.ToArray();
+                if (rngEntry.Dtype != "U8" || rngEntry.Bytes != rngCurrent.Length)
+                    throw new CheckpointMismatchException(rngName, $"the RNG state is {rngEntry.Bytes} bytes of {rngEntry.Dtype}; this LibTorch uses {rngCurrent.Length} bytes of U8");
+            }
+
+            foreach (var (name, _) in _userStates)
+            {
+                if (!m.UserState.ContainsKey(name)) throw new CheckpointMismatchException(name, "the checkpoint has no such user state");
+            }
+
+            // 2. Read verified bytes into place, several tensors at a time (reading and hashing overlap).
+            await reader.VerifyFramesAsync(cancellationToken).ConfigureAwait(false);
+            await Parallel.ForEachAsync(
+                plan.OrderByDescending(x => x.Entry.Bytes),
+                new ParallelOptions { MaxDegreeOfParallelism = ReadParallelism, CancellationToken = cancellationToken },
+                async (item, ct) => await ReadIntoAsync(reader, item.Entry, item.Destination, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            byte[]? rngBytes = rngEntry is null ? null : await reader.ReadTensorBytesAsync(rngEntry, cancellationToken).ConfigureAwait(false);
+
+            // 3. Scalars, RNG and user state.
+            foreach (var work in optimizerWork) work();
+            foreach (var (name, scheduler) in _schedulers) SchedulerAdapter.Restore(scheduler, m.Schedulers.First(x => x.Name == name));
+            if (rngBytes is not null)
+            {
+                using var state = torch.tensor(rngBytes, dtype: ScalarType.Byte);
+                torch.random.set_rng_state(state);
+            }
+            foreach (var (name, state) in _userStates) state.Restore(m.UserState[name]);
+            fresh.Clear(); // now owned by the optimizer states
+        }
+        finally
         {
-            var entry = m.Schedulers.FirstOrDefault(x => x.Name == name)
-                ?? throw new CheckpointMismatchException(name, "the checkpoint has no such scheduler");
-            SchedulerAdapter.Check(scheduler, entry);
+            foreach (var t in fresh) t.Dispose();
         }
+    }
 
-        TensorEntry? rngEntry = null;
-        byte[]? rngCurrent = null;
-        if (CaptureCpuRng)
+    /// <summary>How many tensors are read at once during a restore.</summary>
+    public int ReadParallelism { get; set; } = Math.Max(2, Environment.ProcessorCount);
+
+    private static void RejectUnregistered(IEnumerable<string> saved, IEnumerable<string> registered, string what)
+    {
+        var known = registered.ToHashSet(StringComparer.Ordinal);
+        foreach (var name in saved)
         {
-            var rngName = m.Rng?.CpuStateTensor ?? throw new CheckpointMismatchException(CpuRngTensor, "the checkpoint holds no CPU RNG state");
-            if (!byName.TryGetValue(rngName, out rngEntry)) throw new CheckpointMismatchException(rngName, "the checkpoint has no such tensor");
-            using var current = torch.random.get_rng_state();
-            rngCurrent = current.bytes.ToArray();
-            if (rngEntry.Dtype != "U8" || rngEntry.Bytes != rngCurrent.Length)
-                throw new CheckpointMismatchException(rngName, $"the RNG state is {rngEntry.Bytes} bytes of {rngEntry.Dtype}; this LibTorch uses {rngCurrent.Length} bytes of U8");
+            if (!known.Contains(name)) throw new CheckpointMismatchException(name, $"the checkpoint holds {what} named '{name}' that is not registered");
         }
-
-        foreach (var (name, _) in _userStates)
-        {
-            if (!m.UserState.ContainsKey(name)) throw new CheckpointMismatchException(name, "the checkpoint has no such user state");
-        }
-
-        // 2. Read verified bytes into place.
-        await reader.VerifyFramesAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var (entry, destination) in plan.OrderBy(x => x.Entry.Shard).ThenBy(x => x.Entry.Offset))
-            await ReadIntoAsync(reader, entry, destination, cancellationToken).ConfigureAwait(false);
-        byte[]? rngBytes = rngEntry is null ? null : await reader.ReadTensorBytesAsync(rngEntry, cancellationToken).ConfigureAwait(false);
-
-        // 3. Scalars, RNG and user state.
-        foreach (var work in optimizerWork) work();
-        foreach (var (name, scheduler) in _schedulers) SchedulerAdapter.Restore(scheduler, m.Schedulers.First(x => x.Name == name));
-        if (rngBytes is not null)
-        {
-            using var state = torch.tensor(rngBytes, dtype: ScalarType.Byte);
-            torch.random.set_rng_state(state);
-        }
-        foreach (var (name, state) in _userStates) state.Restore(m.UserState[name]);
     }
 
     private static OptimizerOptions CloneOptions(OptimizerAdapter adapter, OptimizerOptions options) =>

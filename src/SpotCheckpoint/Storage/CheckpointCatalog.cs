@@ -28,6 +28,32 @@ public static class CheckpointCatalog
     }
 
     /// <summary>
+    /// Deletes every object of one checkpoint, the manifest first so that it is never visible half-deleted.
+    /// Returns the number of objects removed.
+    /// </summary>
+    public static async Task<int> DeleteCheckpointAsync(ICheckpointStore store, string runId, long step, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        StoreKeys.ValidateRunId(runId);
+        var prefix = StoreKeys.StepPrefix(runId, step);
+        var manifest = prefix + StoreKeys.ManifestFileName;
+        int removed = 0;
+        if (await store.GetLengthAsync(manifest, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            await store.DeleteAsync(manifest, cancellationToken).ConfigureAwait(false);
+            removed++;
+        }
+        var keys = new List<string>();
+        await foreach (var obj in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false)) keys.Add(obj.Key);
+        foreach (var key in keys)
+        {
+            await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+            removed++;
+        }
+        return removed;
+    }
+
+    /// <summary>
     /// Keeps the newest <paramref name="keepLast"/> committed checkpoints and deletes older ones (manifest first, so
     /// a reader never finds a manifest whose shards are gone), objects of uncommitted steps older than the newest
     /// committed one, files in a committed step that its manifest does not name, and incomplete writes older than

@@ -106,6 +106,21 @@ public class BackgroundPersistTests
     }
 
     [Test]
+    public async Task An_explicit_checkpoint_retries_a_step_whose_background_persist_failed()
+    {
+        using var dir = new TempDirectory();
+        var store = new FlakyStore(dir.Path, failures: 1);
+        using var job = new TinyTraining("adam", "step");
+        await using var ckpt = job.Attach(TinyTraining.NewCheckpointer(store, CheckpointPolicy.EverySteps(2)));
+        for (long step = 1; step <= 2; step++) { job.TrainStep(); ckpt.Step(step); }
+        await ckpt.FlushAsync();
+        Assert.That(ckpt.Statistics.Failed, Is.EqualTo(1));
+        var result = await ckpt.CheckpointAsync();
+        Assert.That(result!.Step, Is.EqualTo(2));
+        Assert.That((await CheckpointCatalog.ListAsync(store, "test")).Single().Step, Is.EqualTo(2));
+    }
+
+    [Test]
     public async Task A_time_based_policy_follows_the_injected_clock()
     {
         using var dir = new TempDirectory();
@@ -150,6 +165,23 @@ public class BackgroundPersistTests
         Assert.That(result?.Step ?? 2, Is.EqualTo(2));
         Assert.That(ckpt.Statistics.Committed, Is.EqualTo(1));
         Assert.That(ckpt.Statistics.Failed, Is.Zero);
+    }
+
+    /// <summary>A store whose first <c>failures</c> shard writes fail.</summary>
+    private sealed class FlakyStore(string root, int failures) : ICheckpointStore
+    {
+        private readonly LocalFileStore _inner = new(root);
+        private int _left = failures;
+        public string Description => "flaky";
+        public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
+            Interlocked.Decrement(ref _left) >= 0 ? throw new IOException("connection reset (injected)") : _inner.OpenWriteAsync(key, cancellationToken);
+        public ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => _inner.CreateExclusiveAsync(key, content, cancellationToken);
+        public ValueTask<int> ReadAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) => _inner.ReadAsync(key, offset, destination, cancellationToken);
+        public ValueTask<long?> GetLengthAsync(string key, CancellationToken cancellationToken = default) => _inner.GetLengthAsync(key, cancellationToken);
+        public IAsyncEnumerable<StoredObject> ListAsync(string prefix, CancellationToken cancellationToken = default) => _inner.ListAsync(prefix, cancellationToken);
+        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => _inner.DeleteAsync(key, cancellationToken);
+        public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default) => _inner.CleanupIncompleteAsync(prefix, olderThan, cancellationToken);
+        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 
     /// <summary>A store whose shard writes fail half way.</summary>

@@ -138,6 +138,39 @@ public class CorruptionFallbackTests
     }
 
     [Test]
+    public async Task A_resumed_run_writes_the_corrupt_step_again_and_later_resumes_from_it()
+    {
+        FlipByte(Shard(10), offsetFromEnd: 3000);
+        using (var job = new TinyTraining("adam", "onecycle", initSeed: 77))
+        {
+            await using var ckpt = job.Attach(TinyTraining.NewCheckpointer(_store, CheckpointPolicy.EverySteps(5)));
+            var result = await ckpt.ResumeAsync();
+            Assert.That(result.Step, Is.EqualTo(5));
+            Assert.That(File.Exists(Manifest(10)), Is.False, "the corrupt checkpoint is removed once the run resumed before it");
+            for (long step = 6; step <= 10; step++) { job.TrainStep(); ckpt.Step(step); }
+            await ckpt.FlushAsync();
+            Assert.That(ckpt.Statistics.Failed, Is.Zero, "step 10 commits again without a conflict");
+        }
+        var (again, hash) = await ResumeAndFinish();
+        Assert.That(again.Step, Is.EqualTo(10));
+        Assert.That(hash, Is.EqualTo(_straight));
+    }
+
+    [Test]
+    public async Task A_corrupt_manifest_left_at_a_step_does_not_block_committing_that_step()
+    {
+        using var job = new TinyTraining("adam", "onecycle");
+        await using var ckpt = job.Attach(TinyTraining.NewCheckpointer(_store));
+        for (long step = 1; step <= 10; step++) job.TrainStep();
+        ckpt.Step(11);
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "test", "step-00000011"));
+        File.WriteAllText(Path.Combine(_dir.Path, "test", "step-00000011", "manifest.json"), "{ half written");
+        var result = await ckpt.CheckpointAsync();
+        Assert.That(result!.Step, Is.EqualTo(11));
+        Assert.DoesNotThrowAsync(() => SpotCheckpoint.Format.CheckpointReader.OpenAsync(_store, "test", 11));
+    }
+
+    [Test]
     public void When_every_checkpoint_is_corrupt_resume_raises_a_typed_error_listing_each()
     {
         FlipByte(Shard(10), 3000);

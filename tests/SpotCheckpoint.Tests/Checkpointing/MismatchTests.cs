@@ -76,6 +76,32 @@ public class MismatchTests
     }
 
     [Test]
+    public void A_checkpoint_with_an_unregistered_scheduler_is_refused()
+    {
+        using var job = new TinyTraining("adamw", "cosine");
+        var ckpt = TinyTraining.NewCheckpointer(_store)
+            .AddModule("model", job.Model).AddOptimizer("optimizer", job.Optimizer).AddState("cursor", () => 0L, _ => { });
+        var ex = Assert.ThrowsAsync<CheckpointMismatchException>(() => ckpt.ResumeAsync());
+        Assert.That(ex!.TensorName, Is.EqualTo("scheduler"));
+    }
+
+    [Test]
+    public async Task A_different_cuda_seed_is_refused()
+    {
+        using (var job = new TinyTraining("adamw", "cosine"))
+        {
+            await using var seeded = job.Attach(TinyTraining.NewCheckpointer(_store, configure: o => o.CudaSeed = 1));
+            job.TrainStep();
+            seeded.Step(2);
+            await seeded.CheckpointAsync();
+        }
+        using var other = new TinyTraining("adamw", "cosine");
+        var ckpt = other.Attach(TinyTraining.NewCheckpointer(_store, configure: o => o.CudaSeed = 2));
+        var ex = Assert.ThrowsAsync<CheckpointMismatchException>(() => ckpt.ResumeAsync());
+        Assert.That(ex!.Message, Does.Contain("CudaSeed 1"));
+    }
+
+    [Test]
     public void Missing_user_state_is_refused()
     {
         using var job = new TinyTraining("adamw", "cosine");
