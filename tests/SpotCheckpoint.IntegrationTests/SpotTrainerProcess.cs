@@ -14,7 +14,10 @@ internal static class SpotTrainerProcess
 
     public sealed record TrainerSummary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted);
 
-    public static async Task<Outcome> RunAsync(string workDir, params string[] args)
+    public static Task<Outcome> RunAsync(string workDir, params string[] args) => RunAsync(workDir, killAfter: null, args);
+
+    /// <summary>Runs the trainer; with <paramref name="killAfter"/> it is killed (SIGKILL) after that long.</summary>
+    public static async Task<Outcome> RunAsync(string workDir, TimeSpan? killAfter, params string[] args)
     {
         var summaryPath = Path.Combine(workDir, $"summary-{Guid.NewGuid():N}.json");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -30,15 +33,17 @@ internal static class SpotTrainerProcess
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        using var timeout = new CancellationTokenSource(killAfter ?? TimeSpan.FromMinutes(3));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"SpotTrainer {string.Join(' ', args)} did not finish in 3 minutes");
+            process.Kill(entireProcessTree: true); // SIGKILL: no handler runs, nothing is flushed
+            await process.WaitForExitAsync();
+            if (killAfter is null) throw new TimeoutException($"SpotTrainer {string.Join(' ', args)} did not finish in 3 minutes");
+            return new Outcome(-9, await stdout, await stderr, null);
         }
         TrainerSummary? summary = null;
         if (File.Exists(summaryPath))
