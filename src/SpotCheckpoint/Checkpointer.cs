@@ -43,6 +43,7 @@ public sealed class Checkpointer : IAsyncDisposable
     private readonly StagingSlot[] _slots;
     private readonly object _gate = new();
     private readonly bool _cudaReseed;
+    private readonly SpotCheckpointMetrics _metrics;
 
     private long _step;
     private long _lastCheckpointStep = -1;
@@ -74,6 +75,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _registry.CaptureCpuRng = _options.CaptureCpuRng;
         _registry.CudaSeed = _options.CudaSeed;
         _cudaReseed = _options.CudaSeed.HasValue && torch.cuda.is_available();
+        _metrics = _options.Metrics ?? SpotCheckpointMetrics.Shared;
         _lastCheckpointTimestamp = _time.GetTimestamp();
     }
 
@@ -223,6 +225,7 @@ public sealed class Checkpointer : IAsyncDisposable
         if (slot is null)
         {
             lock (_gate) _stats = _stats with { Skipped = _stats.Skipped + 1 };
+            _metrics.RecordSkipped("busy");
             Log.Skipped(_logger, step, _options.WhenBusy == BusyBehavior.Wait ? $"waited {_options.MaxBusyWait}" : "busy behavior is Skip");
             _lastCheckpointStep = step;
             _lastCheckpointTimestamp = _time.GetTimestamp();
@@ -391,6 +394,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _lastCheckpointStep = step;
         _lastCheckpointTimestamp = _time.GetTimestamp();
         lock (_gate) _stats = _stats with { LastStall = stall };
+        _metrics.RecordStall(stall);
 
         var task = Task.Run(() => PersistAsync(manifest, arena, stall));
         lock (_gate)
@@ -414,6 +418,7 @@ public sealed class Checkpointer : IAsyncDisposable
                 if (manifest.Step > _lastCommittedStep) _lastCommittedStep = manifest.Step;
             }
             Log.Committed(_logger, RunId, manifest.Step, bytes, stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
+            _metrics.RecordCommitted(persist, bytes);
             _options.Policy.OnCheckpointCommitted(stall, persist, bytes);
             await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
             return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
@@ -421,6 +426,7 @@ public sealed class Checkpointer : IAsyncDisposable
         catch (Exception ex)
         {
             lock (_gate) _stats = _stats with { Failed = _stats.Failed + 1, LastError = ex };
+            _metrics.RecordFailed(ex);
             Log.PersistFailed(_logger, RunId, manifest.Step, ex);
             return new CheckpointOutcome(null, ex);
         }
