@@ -15,12 +15,12 @@ namespace SpotCheckpoint.Scheduling;
 /// <see cref="IsDue"/> calls on the policy's clock. M comes from the hazard model (prior per GPU family, observed
 /// interruptions, weekend factor), shortened while a risk raised by <see cref="RaiseRisk"/> lasts.</para>
 /// <para><see cref="IsDue"/> runs on the training thread in O(1) without allocating; the model is re-read every
-/// 10 s of the clock or when something changed. <see cref="OnCheckpointCommitted"/>, <see cref="RaiseRisk"/> and
+/// minute of the clock or when something changed. <see cref="OnCheckpointCommitted"/>, <see cref="RaiseRisk"/> and
 /// <see cref="RecordInterruption"/> may be called from any thread.</para>
 /// </remarks>
 public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
 {
-    private const double RefreshSeconds = 10;
+    private const double RefreshSeconds = 60;
     private const double OutlierCap = 4;
 
     private readonly TimeProvider _time;
@@ -192,7 +192,7 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
 
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"adaptive (interval {Interval.TotalSeconds:F0} s, cost {CheckpointCost.TotalSeconds:F2} s, MTTI {MeanTimeToInterruption.TotalHours:F1} h)");
+        $"adaptive (interval {Interval.TotalSeconds:F0} s, checkpoint cost {CheckpointCost.TotalSeconds:F3} s, mean time to interruption {MeanTimeToInterruption.TotalSeconds:F0} s)");
 
     private void ObserveStep(double sample)
     {

@@ -5,17 +5,17 @@ namespace SpotCheckpoint.Tests.Scheduling;
 
 public class CheckpointSimulatorTests
 {
-    /// <summary>δ = 1 s at 4.1 %/h, no restart cost, no notices: about a thousand interruptions in all.</summary>
+    /// <summary>δ = 1 s at 4.1 %/h, no restart cost, no notices: about 700 interruptions in all.</summary>
     private static SimulationOptions Memoryless() => new()
     {
         HazardPerHour = 0.041,
-        StepDuration = TimeSpan.FromSeconds(5),
+        StepDuration = TimeSpan.FromSeconds(10),
         Stall = TimeSpan.FromSeconds(1),
         Persist = TimeSpan.FromSeconds(5),
         PersistCostFraction = 0,
         Restart = TimeSpan.Zero,
         Hours = 24,
-        Runs = 1000,
+        Runs = 700,
         Seed = 7,
     };
 
@@ -28,7 +28,7 @@ public class CheckpointSimulatorTests
         var adaptive = Outcome(report, "adaptive");
         var fixedHalfHour = Outcome(report, "fixed-1800s");
         Assert.That(report.YoungDalyIntervalSeconds, Is.EqualTo(Math.Sqrt(2 * 1 * 3600 / 0.041)).Within(1).Percent);
-        Assert.That(adaptive.InterruptionsPerRun * report.Runs, Is.GreaterThan(800), "enough interruptions for the averages to mean something");
+        Assert.That(adaptive.InterruptionsPerRun * report.Runs, Is.GreaterThan(600), "enough interruptions for the averages to mean something");
         Assert.That(adaptive.WastedFraction, Is.EqualTo(report.YoungDalyWastedFraction).Within(10).Percent);
         Assert.That(adaptive.WastedFraction, Is.LessThanOrEqualTo(fixedHalfHour.WastedFraction / 2));
         Assert.That(Outcome(report, "none").WastedFraction, Is.GreaterThan(10 * adaptive.WastedFraction));
@@ -57,7 +57,7 @@ public class CheckpointSimulatorTests
         var options = Memoryless();
         options.Runs = 100;
         options.NoticeProbability = 1;
-        options.NoticeLead = TimeSpan.FromSeconds(4); // a step, a stall and a persist take 11 s
+        options.NoticeLead = TimeSpan.FromSeconds(10); // a step, a stall and a persist take 16 s
         var withShortNotice = Outcome(CheckpointSimulator.Run(options), "none");
         Assert.That(withShortNotice.StepsLostPerInterruption, Is.GreaterThan(1000));
     }
@@ -104,11 +104,11 @@ public class CheckpointSimulatorTests
     public void A_wrong_prior_is_corrected_by_the_observed_interruptions()
     {
         var options = Memoryless();
-        options.Runs = 100;
+        options.Runs = 50;
         options.Hours = 200;
-        options.StepDuration = TimeSpan.FromSeconds(10);
         options.AdaptivePriorPerHour = 0.002; // twenty times too optimistic
-        var report = CheckpointSimulator.Run(options);
+        var policies = CheckpointSimulator.DefaultPolicies(options).Where(p => p.Name is "adaptive" or "fixed-1800s");
+        var report = CheckpointSimulator.Run(options, policies);
         var adaptive = Outcome(report, "adaptive");
         Assert.That(adaptive.WastedFraction, Is.EqualTo(report.YoungDalyWastedFraction).Within(20).Percent);
         Assert.That(adaptive.WastedFraction, Is.LessThan(Outcome(report, "fixed-1800s").WastedFraction));
@@ -131,7 +131,7 @@ public class CheckpointSimulatorTests
         options.Runs = 10;
         var report = CheckpointSimulator.Run(options, [new SimulatedPolicy("every-100-steps", _ => CheckpointPolicy.EverySteps(100))]);
         Assert.That(report.Policies.Single().Name, Is.EqualTo("every-100-steps"));
-        Assert.That(report.Policies.Single().MeanIntervalSeconds, Is.EqualTo(500).Within(1));
+        Assert.That(report.Policies.Single().MeanIntervalSeconds, Is.EqualTo(1000).Within(1));
     }
 
     [Test]

@@ -52,8 +52,9 @@ public static class CheckpointSimulator
         Run(options, DefaultPolicies(options), cancellationToken);
 
     /// <summary>
-    /// Simulates each policy over <see cref="SimulationOptions.Runs"/> runs; every policy sees the same interruptions
-    /// and notices in a given run. Throws <see cref="ArgumentException"/> for invalid options.
+    /// Simulates each policy over <see cref="SimulationOptions.Runs"/> runs (in parallel; the policies' factories
+    /// must be thread-safe); every policy sees the same interruptions and notices in a given run. Throws
+    /// <see cref="ArgumentException"/> for invalid options.
     /// </summary>
     public static SimulationReport Run(SimulationOptions options, IEnumerable<SimulatedPolicy> policies, CancellationToken cancellationToken = default)
     {
@@ -64,9 +65,10 @@ public static class CheckpointSimulator
         if (list.Count == 0) throw new ArgumentException("Give at least one policy.", nameof(policies));
 
         double horizon = options.Hours * 3600;
-        var totals = new Totals[list.Count];
-        for (int i = 0; i < totals.Length; i++) totals[i] = new Totals();
-        for (int run = 0; run < options.Runs; run++)
+        // Runs are independent: simulate them in parallel, then add them up in run order, so that a seed gives the
+        // same report bit for bit whatever the thread count.
+        var perRun = new Totals[options.Runs, list.Count];
+        Parallel.For(0, options.Runs, new ParallelOptions { CancellationToken = cancellationToken }, run =>
         {
             var (times, noticed) = Interruptions(options, run, horizon);
             for (int p = 0; p < list.Count; p++)
@@ -74,8 +76,16 @@ public static class CheckpointSimulator
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = new SimulationClock();
                 var policy = list[p].Create(clock) ?? throw new InvalidOperationException($"Policy '{list[p].Name}' created null.");
-                new Job(options, policy, clock, times, noticed, horizon, totals[p]).Run();
+                var totals = new Totals();
+                new Job(options, policy, clock, times, noticed, horizon, totals).Run();
+                perRun[run, p] = totals;
             }
+        });
+        var totals = new Totals[list.Count];
+        for (int p = 0; p < list.Count; p++)
+        {
+            totals[p] = new Totals();
+            for (int run = 0; run < options.Runs; run++) totals[p].Add(perRun[run, p]);
         }
 
         var (tau, waste) = Analytic(options);
@@ -130,6 +140,20 @@ public static class CheckpointSimulator
     private sealed class Totals
     {
         public double Wall, Wasted, Checkpoint, Lost, Restart, Interruptions, StepsLost, Checkpoints, IntervalSum, IntervalCount;
+
+        public void Add(Totals other)
+        {
+            Wall += other.Wall;
+            Wasted += other.Wasted;
+            Checkpoint += other.Checkpoint;
+            Lost += other.Lost;
+            Restart += other.Restart;
+            Interruptions += other.Interruptions;
+            StepsLost += other.StepsLost;
+            Checkpoints += other.Checkpoints;
+            IntervalSum += other.IntervalSum;
+            IntervalCount += other.IntervalCount;
+        }
 
         public PolicyOutcome ToOutcome(string name, SimulationOptions o)
         {
