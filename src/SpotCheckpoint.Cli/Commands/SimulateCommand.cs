@@ -73,7 +73,7 @@ internal static class SimulateCommand
             }
             catch (ArgumentException ex)
             {
-                error.WriteLine($"error: {ex.Message}");
+                error.WriteLine($"error: {Describe(ex)}");
                 return Task.FromResult(CliApp.UsageError);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
@@ -83,6 +83,35 @@ internal static class SimulateCommand
             }
         });
         return command;
+    }
+
+    // SimulationOptions names its properties in messages; the user typed options.
+    private static readonly Dictionary<string, string> OptionNames = new(StringComparer.Ordinal)
+    {
+        ["HazardPerHour"] = "--hazard-per-hour",
+        ["AdaptivePriorPerHour"] = "--adaptive-prior-per-hour",
+        ["NoticeProbability"] = "--notice-probability",
+        ["NoticeLead"] = "--notice-seconds",
+        ["StepDuration"] = "--step-seconds",
+        ["Stall"] = "--stall-seconds",
+        ["Persist"] = "--persist-seconds",
+        ["PersistCostFraction"] = "--persist-cost-fraction",
+        ["Restart"] = "--restart-seconds",
+        ["Hours"] = "--hours",
+        ["Runs"] = "--runs",
+        ["FixedInterval"] = "--fixed-interval-seconds",
+        ["OnDemandPricePerHour"] = "--on-demand-price",
+        ["SpotPricePerHour"] = "--spot-price",
+    };
+
+    private static string Describe(ArgumentException ex)
+    {
+        var message = ex.Message.Split('\n')[0];
+        int parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        if (parameter >= 0) message = message[..parameter];
+        if (ex.ParamName is { } name && OptionNames.TryGetValue(name, out var option))
+            message = message.Replace(name, option, StringComparison.Ordinal);
+        return message;
     }
 
     private static Option<double> Number(string name, double defaultValue, string description) =>
@@ -115,7 +144,7 @@ internal static class SimulateCommand
 
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumn("policy");
-        foreach (var header in new[] { "wasted", "checkpoints h/run", "lost h/run", "restart h/run", "notice h/run", "interruptions/run", "steps lost/intr.", "mean interval s", "effective /h", "savings /month" })
+        foreach (var header in new[] { "wasted", "checkpoints h/run", "lost h/run", "restart h/run", "notice h/run", "intr./run", "steps lost/intr.", "mean interval s", "effective /h", "savings /month" })
             table.AddColumn(new TableColumn(header).RightAligned());
         foreach (var p in report.Policies)
         {

@@ -62,7 +62,7 @@ public class SimulateCommandTests
     {
         var (exit, _, error) = await RunAsync("simulate", "--notice-probability", "1.5", "--json");
         Assert.That(exit, Is.EqualTo(2));
-        Assert.That(error, Does.Contain("NoticeProbability"));
+        Assert.That(error, Does.Contain("--notice-probability must be between 0 and 1"));
         var (unknown, _, _) = await RunAsync("simulate", "--no-such-option");
         Assert.That(unknown, Is.Not.Zero);
     }

@@ -13,8 +13,14 @@ namespace SpotCheckpoint.Scheduling.Simulation;
 /// </example>
 public static class CheckpointSimulator
 {
-    /// <summary>The policy names of <see cref="DefaultPolicies"/>, besides <c>fixed-&lt;seconds&gt;s</c>.</summary>
-    public const string Adaptive = "adaptive", YoungDalyName = "young-daly", None = "none";
+    /// <summary>The name of the adaptive policy in <see cref="DefaultPolicies"/>.</summary>
+    public const string AdaptivePolicyName = "adaptive";
+
+    /// <summary>The name of the fixed interval at Daly's optimum in <see cref="DefaultPolicies"/>.</summary>
+    public const string YoungDalyPolicyName = "young-daly";
+
+    /// <summary>The name of the policy that never checkpoints in <see cref="DefaultPolicies"/>.</summary>
+    public const string NoCheckpointsPolicyName = "none";
 
     /// <summary>
     /// The policies compared by default: <c>adaptive</c> (<see cref="AdaptiveCheckpointPolicy"/> with the job's hazard
@@ -33,7 +39,7 @@ public static class CheckpointSimulator
         double coverage = noticeSuffices ? Math.Min(options.NoticeProbability, 0.999) : 0;
         return
         [
-            new SimulatedPolicy(Adaptive, clock => new AdaptiveCheckpointPolicy(new AdaptiveCheckpointPolicyOptions
+            new SimulatedPolicy(AdaptivePolicyName, clock => new AdaptiveCheckpointPolicy(new AdaptiveCheckpointPolicyOptions
             {
                 HazardPerHour = prior,
                 WeekendFactor = 1,
@@ -41,9 +47,9 @@ public static class CheckpointSimulator
                 NoticeCoverage = coverage,
                 TimeProvider = clock,
             })),
-            new SimulatedPolicy(YoungDalyName, _ => CheckpointPolicy.Every(TimeSpan.FromSeconds(Math.Max(interval, 1e-3)))),
+            new SimulatedPolicy(YoungDalyPolicyName, _ => CheckpointPolicy.Every(TimeSpan.FromSeconds(Math.Max(interval, 1e-3)))),
             new SimulatedPolicy($"fixed-{options.FixedInterval.TotalSeconds:0.###}s", _ => CheckpointPolicy.Every(options.FixedInterval)),
-            new SimulatedPolicy(None, _ => CheckpointPolicy.Manual),
+            new SimulatedPolicy(NoCheckpointsPolicyName, _ => CheckpointPolicy.Manual),
         ];
     }
 
