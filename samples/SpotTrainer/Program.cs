@@ -43,10 +43,21 @@ static async Task<int> RunAsync(TrainerOptions options)
     var lossFunction = nn.CrossEntropyLoss();
 
     // SpotCheckpoint: register what a resumed run needs, resume, then report every step.
+    using var metrics = new SpotCheckpoint.Diagnostics.SpotCheckpointMetrics();
+    using var metricsSummary = new MetricsSummary(metrics);
+    var adaptive = options.CheckpointAuto
+        ? CheckpointPolicy.Adaptive(a =>
+        {
+            a.GpuFamily = options.GpuFamily;
+            a.HazardPerHour = options.HazardPerHour;
+            a.MinInterval = TimeSpan.FromSeconds(1); // a demo runs for seconds; real jobs keep the 30 s default
+        })
+        : null;
     await using var checkpointer = Checkpointer.Create(options.CheckpointUri, o =>
         {
             o.RunId = options.RunId;
-            o.Policy = CheckpointPolicy.EverySteps(options.CheckpointEvery);
+            o.Policy = adaptive ?? CheckpointPolicy.EverySteps(options.CheckpointEvery);
+            o.Metrics = metrics;
         }, loggerFactory)
         .AddModule("model", model)
         .AddOptimizer("optimizer", optimizer)
@@ -54,6 +65,8 @@ static async Task<int> RunAsync(TrainerOptions options)
         .AddState("data", () => data.Position, position => data.Position = position);
 
     var resume = await checkpointer.ResumeAsync();
+    // The adaptive schedule keeps what it learned about interruptions with the run (<run>/hazard.json).
+    if (adaptive is not null) await adaptive.Hazard.BeginAttemptAsync(checkpointer.Store, options.RunId);
     long parameters = model.parameters().Sum(p => p.numel());
     log.LogInformation("Model: {Parameters:N0} parameters ({Mb:F1} MB), {Optimizer}, {Scheduler}; {Mode} at step {Step} of {Steps}",
         parameters, parameters * 4 / 1048576.0, options.Optimizer, options.Scheduler,
@@ -92,6 +105,12 @@ static async Task<int> RunAsync(TrainerOptions options)
     if (stats.Failed > 0) log.LogWarning("{Failed} checkpoint(s) failed; see the errors above", stats.Failed);
     if (stats.Failed > 0 && stats.Committed == 0)
         Console.Error.WriteLine($"error: no checkpoint could be committed to {options.CheckpointUri}: {stats.LastError?.Message}");
+    log.LogInformation("{Metrics}", metricsSummary);
+    if (adaptive is not null)
+    {
+        log.LogInformation("Schedule: {Policy}, {Interruptions} interruption(s) observed over the run", adaptive, adaptive.Hazard.Interruptions);
+        await adaptive.Hazard.EndAttemptAsync(checkpointer.Store, options.RunId);
+    }
 
     var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed);
     if (options.SummaryJson is not null)

@@ -11,6 +11,9 @@ internal sealed class TrainerOptions
     public string RunId { get; private set; } = "demo";
     public long Seed { get; private set; } = 42;
     public long CheckpointEvery { get; private set; } = 50;
+    public bool CheckpointAuto { get; private set; }
+    public SpotCheckpoint.Scheduling.GpuFamily GpuFamily { get; private set; }
+    public double? HazardPerHour { get; private set; }
     public int StepDelayMs { get; private set; }
     public double ModelMb { get; private set; } = 4;
     public string? SummaryJson { get; private set; }
@@ -29,7 +32,9 @@ internal sealed class TrainerOptions
           --checkpoint-uri URI    where checkpoints go: a path or file:// URI (default ./checkpoints)
           --run-id ID             run id; running again with the same id resumes (default demo)
           --seed S                seed for data, initial weights and dropout (default 42)
-          --checkpoint-every N    checkpoint every N steps (default 50)
+          --checkpoint-every N    checkpoint every N steps (default 50), or 'auto' for the adaptive (Young/Daly) schedule
+          --gpu-family NAME       with auto: the GPU whose interruption prior to use (H100, A100, V100, ...)
+          --hazard-per-hour X     with auto: the interruption rate to assume, per hour (e.g. 0.041)
           --step-delay-ms D       sleep D ms per step to mimic a slower GPU step (default 0)
           --model-mb M            approximate model size in MB (default 4)
           --optimizer NAME        sgd | adam | adamw (default adamw)
@@ -69,12 +74,27 @@ internal sealed class TrainerOptions
                 case "--checkpoint-every":
                     var every = Value();
                     if (every == "auto")
-                        throw new UsageException("--checkpoint-every auto is not available in this version; give a number of steps");
+                    {
+                        o.CheckpointAuto = true;
+                        break;
+                    }
                     if (!long.TryParse(every, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
                         throw new UsageException($"--checkpoint-every needs a whole number >= 1, not '{every}'");
                     o.CheckpointEvery = n;
                     break;
                 case "--step-delay-ms": o.StepDelayMs = checked((int)Long(0)); break;
+                case "--gpu-family":
+                    var family = Value();
+                    if (!Enum.TryParse<SpotCheckpoint.Scheduling.GpuFamily>(family, ignoreCase: true, out var f) || !Enum.IsDefined(f))
+                        throw new UsageException($"--gpu-family must be one of {string.Join(", ", Enum.GetNames<SpotCheckpoint.Scheduling.GpuFamily>())}");
+                    o.GpuFamily = f;
+                    break;
+                case "--hazard-per-hour":
+                    var rate = Value();
+                    if (!double.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out var h) || !(h > 0) || double.IsInfinity(h))
+                        throw new UsageException($"--hazard-per-hour needs a positive rate, not '{rate}'");
+                    o.HazardPerHour = h;
+                    break;
                 case "--model-mb":
                     var mb = Value();
                     if (!double.TryParse(mb, NumberStyles.Float, CultureInfo.InvariantCulture, out var m) || m <= 0 || m > 65536)

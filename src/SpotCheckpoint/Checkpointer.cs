@@ -45,6 +45,7 @@ public sealed class Checkpointer : IAsyncDisposable
     private readonly object _gate = new();
     private readonly bool _cudaReseed;
     private CudaStagingCopierPool? _cudaCopiers;
+    private readonly SpotCheckpointMetrics _metrics;
 
     private long _step;
     private long _lastCheckpointStep = -1;
@@ -76,6 +77,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _registry.CaptureCpuRng = _options.CaptureCpuRng;
         _registry.CudaSeed = _options.CudaSeed;
         _cudaReseed = _options.CudaSeed.HasValue && torch.cuda.is_available();
+        _metrics = _options.Metrics ?? SpotCheckpointMetrics.Shared;
         _lastCheckpointTimestamp = _time.GetTimestamp();
     }
 
@@ -249,6 +251,7 @@ public sealed class Checkpointer : IAsyncDisposable
         if (slot is null)
         {
             lock (_gate) _stats = _stats with { Skipped = _stats.Skipped + 1 };
+            _metrics.RecordSkipped("busy");
             Log.Skipped(_logger, step, _options.WhenBusy == BusyBehavior.Wait ? $"waited {_options.MaxBusyWait}" : "busy behavior is Skip");
             _lastCheckpointStep = step;
             _lastCheckpointTimestamp = _time.GetTimestamp();
@@ -422,6 +425,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _lastCheckpointStep = step;
         _lastCheckpointTimestamp = _time.GetTimestamp();
         lock (_gate) _stats = _stats with { LastStall = stall };
+        _metrics.RecordStall(stall);
 
         var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall));
         lock (_gate)
@@ -447,6 +451,7 @@ public sealed class Checkpointer : IAsyncDisposable
                 if (manifest.Step > _lastCommittedStep) _lastCommittedStep = manifest.Step;
             }
             Log.Committed(_logger, RunId, manifest.Step, bytes, stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
+            _metrics.RecordCommitted(persist, bytes);
             _options.Policy.OnCheckpointCommitted(stall, persist, bytes);
             await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
             return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
@@ -454,6 +459,7 @@ public sealed class Checkpointer : IAsyncDisposable
         catch (Exception ex)
         {
             lock (_gate) _stats = _stats with { Failed = _stats.Failed + 1, LastError = ex };
+            _metrics.RecordFailed(ex);
             Log.PersistFailed(_logger, RunId, manifest.Step, ex);
             return new CheckpointOutcome(null, ex);
         }

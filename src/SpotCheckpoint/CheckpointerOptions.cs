@@ -56,6 +56,12 @@ public sealed class CheckpointerOptions
     /// <summary>Uncommitted leftovers (from crashed writers) older than this are deleted by retention. Default 1 hour.</summary>
     public TimeSpan IncompleteUploadMaxAge { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Where the checkpointer records its metrics; <see cref="Diagnostics.SpotCheckpointMetrics.Shared"/> when null
+    /// (default). See docs/metrics.md.
+    /// </summary>
+    public Diagnostics.SpotCheckpointMetrics? Metrics { get; set; }
+
     internal void Validate()
     {
         Storage.StoreKeys.ValidateRunId(RunId);

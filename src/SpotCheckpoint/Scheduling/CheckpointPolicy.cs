@@ -21,11 +21,36 @@ public abstract class CheckpointPolicy
     /// <param name="bytes">Bytes written.</param>
     public virtual void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes) { }
 
+    /// <summary>
+    /// Signals that an interruption is likely soon (an AWS rebalance recommendation, a scheduled maintenance event).
+    /// <see cref="AdaptiveCheckpointPolicy"/> checkpoints at the next step boundary and tightens its interval for
+    /// <paramref name="duration"/>; the fixed policies ignore it. Thread-safe.
+    /// </summary>
+    /// <param name="duration">How long the risk lasts; the policy's default when null.</param>
+    public virtual void RaiseRisk(TimeSpan? duration = null) { }
+
+    /// <summary>
+    /// Records that the run was interrupted (a termination notice arrived), so adaptive policies can learn the
+    /// interruption rate. Thread-safe; the fixed policies ignore it.
+    /// </summary>
+    public virtual void RecordInterruption() { }
+
     /// <summary>A checkpoint every <paramref name="steps"/> steps (at multiples of it).</summary>
     public static CheckpointPolicy EverySteps(long steps) => new StepPolicy(steps);
 
     /// <summary>A checkpoint once <paramref name="interval"/> has passed since the last one.</summary>
     public static CheckpointPolicy Every(TimeSpan interval) => new IntervalPolicy(interval);
+
+    /// <summary>
+    /// Checkpoints at the Young/Daly optimum for the measured checkpoint cost and the interruption hazard of the GPU
+    /// (see <see cref="AdaptiveCheckpointPolicy"/>), e.g. <c>CheckpointPolicy.Adaptive(o =&gt; o.InstanceType = "p5.48xlarge")</c>.
+    /// </summary>
+    public static AdaptiveCheckpointPolicy Adaptive(Action<AdaptiveCheckpointPolicyOptions>? configure = null)
+    {
+        var options = new AdaptiveCheckpointPolicyOptions();
+        configure?.Invoke(options);
+        return new AdaptiveCheckpointPolicy(options);
+    }
 
     /// <summary>No automatic checkpoints; only explicit <see cref="Checkpointer.CheckpointAsync"/> calls.</summary>
     public static CheckpointPolicy Manual { get; } = new ManualPolicy();

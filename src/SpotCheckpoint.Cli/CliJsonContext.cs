@@ -1,0 +1,10 @@
+using System.Text.Json.Serialization;
+using SpotCheckpoint.Scheduling.Simulation;
+
+namespace SpotCheckpoint.Cli;
+
+/// <summary>JSON output of the verbs (camelCase, indented; infinities as strings).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(SimulationReport))]
+internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -1,0 +1,1 @@
+return await SpotCheckpoint.Cli.CliApp.RunAsync(args);

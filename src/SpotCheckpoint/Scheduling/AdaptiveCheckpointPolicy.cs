@@ -1,0 +1,248 @@
+using System.Globalization;
+
+namespace SpotCheckpoint.Scheduling;
+
+/// <summary>
+/// Checkpoints at the interval that wastes the least GPU time: Daly's optimum τ for the measured cost δ of a
+/// checkpoint and the mean time to interruption M of a <see cref="HazardModel"/>, kept within
+/// [<see cref="AdaptiveCheckpointPolicyOptions.MinInterval"/>, <see cref="AdaptiveCheckpointPolicyOptions.MaxInterval"/>]
+/// and placed on the step boundary nearest to it.
+/// </summary>
+/// <remarks>
+/// <para>δ is learned from <see cref="OnCheckpointCommitted"/>: the stall plus
+/// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/> of the persist time, averaged (EWMA) with each
+/// sample capped at 4× the average so one outlier cannot swing it. The step duration is an EWMA of the time between
+/// <see cref="IsDue"/> calls on the policy's clock. M comes from the hazard model (prior per GPU family, observed
+/// interruptions, weekend factor), shortened while a risk raised by <see cref="RaiseRisk"/> lasts.</para>
+/// <para><see cref="IsDue"/> runs on the training thread in O(1) without allocating; the model is re-read every
+/// minute of the clock or when something changed. <see cref="OnCheckpointCommitted"/>, <see cref="RaiseRisk"/> and
+/// <see cref="RecordInterruption"/> may be called from any thread.</para>
+/// </remarks>
+public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
+{
+    private const double RefreshSeconds = 60;
+    private const double OutlierCap = 4;
+
+    private readonly TimeProvider _time;
+    private readonly HazardModel _hazard;
+    private readonly double _secondsPerTick;
+    private readonly long _refreshTicks;
+    private readonly double _minSeconds;
+    private readonly double _maxSeconds;
+    private readonly double _persistFraction;
+    private readonly double _costWeight;
+    private readonly double _stepWeight;
+    private readonly double _coverage;
+    private readonly double _riskMultiplier;
+    private readonly TimeSpan _riskDuration;
+
+    // Training thread only (IsDue and what it calls).
+    private bool _hasLast;
+    private long _lastTimestamp;
+    private long _lastStep;
+    private long _exposureTicks;
+    private long _nextRefresh = long.MinValue;
+    private int _seenVersion = -1;
+    private int _seenHazardVersion = -1;
+
+    // Written by the training thread, read by anyone.
+    private double _stepSeconds;
+    private double _intervalSeconds;
+    private double _mtbiSeconds;
+
+    // Written by other threads.
+    private readonly object _costGate = new();
+    private double _costSeconds;
+    private double _persistSeconds;
+    private bool _costMeasured;
+    private int _version;
+    private long _riskUntil = long.MinValue;
+    private int _checkpointRequested;
+
+    /// <summary>Creates the policy; <paramref name="options"/> are validated here.</summary>
+    public AdaptiveCheckpointPolicy(AdaptiveCheckpointPolicyOptions? options = null)
+    {
+        var o = options ?? new AdaptiveCheckpointPolicyOptions();
+        o.Validate();
+        _time = o.TimeProvider;
+        _hazard = o.Hazard ?? BuildHazard(o);
+        _secondsPerTick = 1.0 / _time.TimestampFrequency;
+        _refreshTicks = (long)(RefreshSeconds * _time.TimestampFrequency);
+        _minSeconds = o.MinInterval.TotalSeconds;
+        _maxSeconds = o.MaxInterval.TotalSeconds;
+        _persistFraction = o.PersistCostFraction;
+        _costWeight = o.CostSmoothing;
+        _stepWeight = o.StepSmoothing;
+        _coverage = o.NoticeCoverage;
+        _riskMultiplier = o.RiskHazardMultiplier;
+        _riskDuration = o.RiskDuration;
+        _costSeconds = o.InitialCheckpointCost.TotalSeconds;
+        Refresh(_time.GetTimestamp());
+    }
+
+    /// <summary>The hazard model: record interruptions on it, and keep it with the run (<see cref="HazardModel.BeginAttemptAsync"/>).</summary>
+    public HazardModel Hazard => _hazard;
+
+    /// <summary>δ: what one checkpoint currently costs training (the initial guess until one is measured).</summary>
+    public TimeSpan CheckpointCost { get { lock (_costGate) return TimeSpan.FromSeconds(_costSeconds); } }
+
+    /// <summary>The measured step duration; zero until two steps have been seen.</summary>
+    public TimeSpan StepDuration => TimeSpan.FromSeconds(Volatile.Read(ref _stepSeconds));
+
+    /// <summary>M: the mean time to an interruption that periodic checkpoints must cover, as of the last refresh.</summary>
+    public TimeSpan MeanTimeToInterruption => Seconds(Volatile.Read(ref _mtbiSeconds));
+
+    /// <summary>The interval the policy aims for (within the bounds), as of the last refresh.</summary>
+    public TimeSpan Interval => TimeSpan.FromSeconds(Volatile.Read(ref _intervalSeconds));
+
+    /// <summary>The interval in steps at the measured step duration; 0 until the step duration is known.</summary>
+    public long IntervalSteps
+    {
+        get
+        {
+            double step = Volatile.Read(ref _stepSeconds);
+            return step > 0 ? Math.Max(1, (long)Math.Round(Volatile.Read(ref _intervalSeconds) / step)) : 0;
+        }
+    }
+
+    /// <summary>True while a risk raised by <see cref="RaiseRisk"/> lasts.</summary>
+    public bool IsRiskRaised => _time.GetTimestamp() < Interlocked.Read(ref _riskUntil);
+
+    /// <inheritdoc />
+    public override bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint)
+    {
+        long now = _time.GetTimestamp();
+        if (_hasLast)
+        {
+            long elapsed = now - _lastTimestamp;
+            if (elapsed > 0)
+            {
+                _exposureTicks += elapsed;
+                // A checkpoint at the previous boundary put its stall into this interval, and a resume or rollback
+                // starts the count afresh: neither is a step duration.
+                if (step > _lastStep && lastCheckpointStep < _lastStep)
+                    ObserveStep(elapsed * _secondsPerTick / (step - _lastStep));
+            }
+        }
+        _hasLast = true;
+        _lastTimestamp = now;
+        _lastStep = step;
+        if (step <= lastCheckpointStep) return false;
+
+        if (now >= _nextRefresh || Volatile.Read(ref _version) != _seenVersion || _hazard.Version != _seenHazardVersion)
+            Refresh(now);
+
+        double since = sinceLastCheckpoint.TotalSeconds;
+        if (Volatile.Read(ref _checkpointRequested) != 0)
+        {
+            Interlocked.Exchange(ref _checkpointRequested, 0);
+            // Checkpoint at once, unless the last one is so recent that it already holds nearly all the work.
+            if (lastCheckpointStep < 0 || since >= _minSeconds) return true;
+        }
+        return since + _stepSeconds / 2 >= _intervalSeconds;
+    }
+
+    /// <inheritdoc />
+    public override void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes)
+    {
+        double sample = Math.Max(0, stall.TotalSeconds) + _persistFraction * Math.Max(0, persist.TotalSeconds);
+        double persistSeconds = Math.Max(0, persist.TotalSeconds);
+        lock (_costGate)
+        {
+            if (!_costMeasured)
+            {
+                _costSeconds = sample;
+                _persistSeconds = persistSeconds;
+                _costMeasured = true;
+            }
+            else
+            {
+                _costSeconds += _costWeight * (Cap(sample, _costSeconds) - _costSeconds);
+                _persistSeconds += _costWeight * (Cap(persistSeconds, _persistSeconds) - _persistSeconds);
+            }
+        }
+        Interlocked.Increment(ref _version);
+    }
+
+    /// <summary>
+    /// The risk of an interruption is high right now (an AWS rebalance recommendation, a scheduled maintenance
+    /// event): checkpoint at the next step boundary (unless the last checkpoint is younger than the minimum interval),
+    /// then, for <paramref name="duration"/> (default <see cref="AdaptiveCheckpointPolicyOptions.RiskDuration"/>),
+    /// plan with the hazard multiplied by <see cref="AdaptiveCheckpointPolicyOptions.RiskHazardMultiplier"/>. A
+    /// second call extends the window to the later end. Thread-safe, cheap.
+    /// </summary>
+    public override void RaiseRisk(TimeSpan? duration = null)
+    {
+        var d = duration ?? _riskDuration;
+        if (d <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(duration), d, "The duration must be positive.");
+        long until = _time.GetTimestamp() + (long)Math.Min(d.TotalSeconds * _time.TimestampFrequency, long.MaxValue / 4);
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _riskUntil);
+            if (current >= until) break;
+        }
+        while (Interlocked.CompareExchange(ref _riskUntil, until, current) != current);
+        Interlocked.Exchange(ref _checkpointRequested, 1);
+        Interlocked.Increment(ref _version);
+    }
+
+    /// <summary>Records an observed interruption in <see cref="Hazard"/>; the interval tightens accordingly.</summary>
+    public override void RecordInterruption() => _hazard.RecordInterruption();
+
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"adaptive (interval {Interval.TotalSeconds:F0} s, checkpoint cost {CheckpointCost.TotalSeconds:F3} s, mean time to interruption {MeanTimeToInterruption.TotalSeconds:F0} s)");
+
+    private void ObserveStep(double sample)
+    {
+        double s = _stepSeconds;
+        Volatile.Write(ref _stepSeconds, s <= 0 ? sample : s + _stepWeight * (Cap(sample, s) - s));
+    }
+
+    private void Refresh(long now)
+    {
+        _seenVersion = Volatile.Read(ref _version);
+        var utc = _time.GetUtcNow();
+        if (_exposureTicks > 0)
+        {
+            _hazard.AddExposure(TimeSpan.FromSeconds(_exposureTicks * _secondsPerTick), utc);
+            _exposureTicks = 0;
+        }
+        _seenHazardVersion = _hazard.Version;
+
+        double perHour = _hazard.RatePerHourAt(utc);
+        long riskUntil = Interlocked.Read(ref _riskUntil);
+        bool risk = now < riskUntil;
+        if (risk) perHour *= _riskMultiplier;
+        double perSecond = perHour * (1 - _coverage) / 3600;
+        double mtbi = perSecond > 0 ? 1 / perSecond : double.PositiveInfinity;
+
+        double cost, persist;
+        lock (_costGate)
+        {
+            cost = _costSeconds;
+            persist = _persistSeconds;
+        }
+        // With one staging buffer a checkpoint due while the previous one still persists has to wait: never plan
+        // checkpoints closer together than a persist takes.
+        double tau = Math.Max(YoungDaly.DalyInterval(cost, mtbi), persist);
+        Volatile.Write(ref _intervalSeconds, Math.Clamp(tau, _minSeconds, _maxSeconds));
+        Volatile.Write(ref _mtbiSeconds, mtbi);
+
+        long next = now + _refreshTicks;
+        if (risk && riskUntil < next) next = riskUntil;
+        _nextRefresh = next;
+    }
+
+    private static double Cap(double sample, double average) => average > 0 ? Math.Min(sample, OutlierCap * average) : sample;
+
+    private static TimeSpan Seconds(double seconds) => seconds >= TimeSpan.MaxValue.TotalSeconds ? TimeSpan.MaxValue : TimeSpan.FromSeconds(seconds);
+
+    private static HazardModel BuildHazard(AdaptiveCheckpointPolicyOptions o)
+    {
+        var family = o.GpuFamily != GpuFamily.Unknown ? o.GpuFamily : InstanceTypes.GpuFamilyOf(o.InstanceType);
+        double prior = o.HazardPerHour ?? HazardPriors.PerHour(family);
+        return new HazardModel(prior, o.PriorWeightHours, o.WeekendFactor, o.TimeProvider) { GpuFamily = family };
+    }
+}
