@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Format;
+using SpotCheckpoint.Notices;
 using SpotCheckpoint.Staging;
 using SpotCheckpoint.State;
 using SpotCheckpoint.Storage;
@@ -32,7 +33,7 @@ namespace SpotCheckpoint;
 /// }
 /// </code>
 /// </example>
-public sealed class Checkpointer : IAsyncDisposable
+public sealed partial class Checkpointer : IAsyncDisposable
 {
     private readonly ICheckpointStore _store;
     private readonly bool _ownsStore;
@@ -75,6 +76,7 @@ public sealed class Checkpointer : IAsyncDisposable
         _registry.CudaSeed = _options.CudaSeed;
         _cudaReseed = _options.CudaSeed.HasValue && torch.cuda.is_available();
         _lastCheckpointTimestamp = _time.GetTimestamp();
+        _notices = new NoticeHub(_options.Notices, _logger, _time);
     }
 
     /// <summary>
@@ -166,7 +168,7 @@ public sealed class Checkpointer : IAsyncDisposable
     public async Task<ResumeResult> ResumeAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _started = true;
+        MarkStarted();
         var listings = await CheckpointCatalog.ListAsync(_store, RunId, cancellationToken).ConfigureAwait(false);
         if (listings.Count == 0)
         {
@@ -214,9 +216,10 @@ public sealed class Checkpointer : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        _started = true;
+        MarkStarted();
         Volatile.Write(ref _step, step);
         if (_cudaReseed) Reseed(step);
+        if (_notices.TerminationPending) return OnTerminationPending(step);
         var since = _time.GetElapsedTime(_lastCheckpointTimestamp);
         if (!_options.Policy.IsDue(step, _lastCheckpointStep, since)) return false;
         var slot = AcquireSlot(_options.WhenBusy == BusyBehavior.Wait ? _options.MaxBusyWait : TimeSpan.Zero, CancellationToken.None);
@@ -239,7 +242,7 @@ public sealed class Checkpointer : IAsyncDisposable
     public async Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _started = true;
+        MarkStarted();
         long step = CurrentStep;
         Task<CheckpointOutcome>? existing = null;
         lock (_gate)
@@ -316,7 +319,12 @@ public sealed class Checkpointer : IAsyncDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        try { await FlushAsync().ConfigureAwait(false); }
+        try
+        {
+            if (_emergency is not null) await _emergency.ConfigureAwait(false);
+            await _notices.DisposeAsync().ConfigureAwait(false);
+            await FlushAsync().ConfigureAwait(false);
+        }
         finally
         {
             foreach (var slot in _slots) slot.Arena?.Dispose();
@@ -392,21 +400,25 @@ public sealed class Checkpointer : IAsyncDisposable
         _lastCheckpointTimestamp = _time.GetTimestamp();
         lock (_gate) _stats = _stats with { LastStall = stall };
 
-        var task = Task.Run(() => PersistAsync(manifest, arena, stall));
+        var cancel = new CancellationTokenSource();
+        var task = Task.Run(() => PersistAsync(manifest, arena, stall, cancel.Token));
         lock (_gate)
         {
             slot.Step = step;
             slot.Persist = task;
+            slot.Cancel?.Dispose(); // its persist has finished: the slot was free
+            slot.Cancel = cancel;
+            slot.PersistStarted = _time.GetTimestamp();
         }
         return task;
     }
 
-    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, TimeSpan stall)
+    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, TimeSpan stall, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, CancellationToken.None).ConfigureAwait(false);
+            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, cancellationToken).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
             lock (_gate)
             {
@@ -417,6 +429,11 @@ public sealed class Checkpointer : IAsyncDisposable
             _options.Policy.OnCheckpointCommitted(stall, persist, bytes);
             await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
             return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            NoticeLog.Superseded(_logger, RunId, manifest.Step);
+            return new CheckpointOutcome(null, ex);
         }
         catch (Exception ex)
         {
@@ -462,6 +479,8 @@ public sealed class Checkpointer : IAsyncDisposable
         public StagingArena? Arena;
         public Task<CheckpointOutcome>? Persist;
         public long Step = -1;
+        public CancellationTokenSource? Cancel;
+        public long PersistStarted;
     }
 
     private sealed record CheckpointOutcome(CheckpointResult? Result, Exception? Error);
