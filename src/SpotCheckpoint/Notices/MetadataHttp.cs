@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using SpotCheckpoint.Diagnostics;
 
 namespace SpotCheckpoint.Notices;
 
@@ -74,6 +75,34 @@ internal static class MetadataHttp
         HttpRequestException h => "request failed: " + (h.InnerException?.Message ?? h.Message),
         _ => ex.GetType().Name + ": " + ex.Message,
     };
+
+    /// <summary>
+    /// The poll loop every metadata source shares: runs <paramref name="pollOnce"/> until it returns null (done) or
+    /// the token is cancelled, waiting the delay it returns after a success, and after a failure a backoff with
+    /// jitter, logging the failure (repeats only sparsely). Failures never escape: training is never stopped here.
+    /// </summary>
+    public static async Task PollAsync(NoticeContext context, string source, Backoff backoff, Func<CancellationToken, Task<TimeSpan?>> pollOnce, CancellationToken cancellationToken)
+    {
+        var problems = new ProblemLog();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            TimeSpan delay;
+            try
+            {
+                if (await pollOnce(cancellationToken).ConfigureAwait(false) is not { } next) return;
+                delay = next;
+                backoff.Reset();
+                problems.Clear();
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+            {
+                delay = backoff.Next();
+                var problem = ex is MetadataProblemException ? ex.Message : Describe(ex);
+                if (problems.ShouldLog(problem)) NoticeLog.PollFailed(context.Logger, source, problem, delay.TotalSeconds);
+            }
+            if (delay > TimeSpan.Zero) await Task.Delay(delay, context.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Parses a JSON object; false for an empty body, invalid JSON or another JSON value.</summary>
     public static bool TryParseObject(string body, out JsonElement root)

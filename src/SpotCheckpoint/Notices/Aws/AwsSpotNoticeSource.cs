@@ -43,29 +43,15 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         _context = context;
         _endpoint = _options.ResolveEndpoint();
         _http = MetadataHttp.CreateClient(_options.RequestTimeout);
-        var backoff = new Backoff(_options.PollInterval, _options.MaxBackoff);
-        var problems = new ProblemLog();
         bool rebalanceSeen = false;
         NoticeLog.SourceDebug(context.Logger, Name, $"polling {new Uri(_endpoint, InstanceActionPath)} every {_options.PollInterval.TotalSeconds:0.#} s");
-        while (!cancellationToken.IsCancellationRequested)
+        await MetadataHttp.PollAsync(context, Name, new Backoff(_options.PollInterval, _options.MaxBackoff), async ct =>
         {
-            TimeSpan delay = _options.PollInterval;
-            try
-            {
-                if (await PollInstanceActionAsync(cancellationToken).ConfigureAwait(false)) return; // the notice is raised: nothing more to watch
-                if (_options.WatchRebalanceRecommendations && !rebalanceSeen)
-                    rebalanceSeen = await PollRebalanceAsync(cancellationToken).ConfigureAwait(false);
-                backoff.Reset();
-                problems.Clear();
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
-            {
-                delay = backoff.Next();
-                var problem = ex is MetadataProblemException ? ex.Message : MetadataHttp.Describe(ex);
-                if (problems.ShouldLog(problem)) NoticeLog.PollFailed(context.Logger, Name, problem, delay.TotalSeconds);
-            }
-            await Task.Delay(delay, context.TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
+            if (await PollInstanceActionAsync(ct).ConfigureAwait(false)) return null; // the notice is raised: nothing more to watch
+            if (_options.WatchRebalanceRecommendations && !rebalanceSeen)
+                rebalanceSeen = await PollRebalanceAsync(ct).ConfigureAwait(false);
+            return _options.PollInterval;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One poll of spot/instance-action; true when a termination notice was raised.</summary>

@@ -39,32 +39,18 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
         _context = context;
         _endpoint = _options.ResolveEndpoint();
         _http = MetadataHttp.CreateClient(_options.RequestTimeout);
-        var backoff = new Backoff(_options.PollInterval, _options.MaxBackoff);
-        var problems = new ProblemLog();
         string? vmName = _options.VmName;
-        while (!cancellationToken.IsCancellationRequested)
+        await MetadataHttp.PollAsync(context, Name, new Backoff(_options.PollInterval, _options.MaxBackoff), async ct =>
         {
-            TimeSpan delay = _options.PollInterval;
-            try
-            {
-                // Events list every VM of the availability set or placement group: without our name, nothing can be told apart.
-                vmName ??= await GetVmNameAsync(cancellationToken).ConfigureAwait(false);
-                var reply = await SendAsync(HttpMethod.Get, EventsPath, null, _answered ? _options.RequestTimeout : _options.FirstRequestTimeout, cancellationToken).ConfigureAwait(false);
-                if (reply.Status != HttpStatusCode.OK)
-                    throw new MetadataProblemException($"scheduledevents answered HTTP {(int)reply.Status}");
-                _answered = true;
-                Process(reply.Body, vmName);
-                backoff.Reset();
-                problems.Clear();
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
-            {
-                delay = backoff.Next();
-                var problem = ex is MetadataProblemException ? ex.Message : MetadataHttp.Describe(ex);
-                if (problems.ShouldLog(problem)) NoticeLog.PollFailed(context.Logger, Name, problem, delay.TotalSeconds);
-            }
-            await Task.Delay(delay, context.TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
+            // Events list every VM of the availability set or placement group: without our name, nothing can be told apart.
+            vmName ??= await GetVmNameAsync(ct).ConfigureAwait(false);
+            var reply = await SendAsync(HttpMethod.Get, EventsPath, null, _answered ? _options.RequestTimeout : _options.FirstRequestTimeout, ct).ConfigureAwait(false);
+            if (reply.Status != HttpStatusCode.OK)
+                throw new MetadataProblemException($"scheduledevents answered HTTP {(int)reply.Status}");
+            _answered = true;
+            Process(reply.Body, vmName);
+            return _options.PollInterval;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<string> GetVmNameAsync(CancellationToken cancellationToken)

@@ -80,50 +80,35 @@ internal sealed class GcpPreemptionNoticeSource : INoticeSource, IDisposable
     }
 
     /// <summary>Reads the key once, then long-polls it with its ETag until <paramref name="onValue"/> says done.</summary>
-    private async Task WatchAsync(string path, Func<string, string?, bool> onValue, CancellationToken cancellationToken)
+    private Task WatchAsync(string path, Func<string, string?, bool> onValue, CancellationToken cancellationToken)
     {
-        var backoff = new Backoff(MinimumPollGap, _options.MaxBackoff);
-        var problems = new ProblemLog();
         string? etag = null;
         int timeoutSec = (int)Math.Ceiling(_options.LongPollTimeout.TotalSeconds);
-        while (!cancellationToken.IsCancellationRequested)
+        return MetadataHttp.PollAsync(_context, Name, new Backoff(MinimumPollGap, _options.MaxBackoff), async ct =>
         {
-            TimeSpan delay = TimeSpan.Zero;
             var started = Stopwatch.GetTimestamp();
-            try
-            {
-                bool wait = etag is not null;
-                var uri = new Uri(_endpoint, wait
-                    ? $"{path}?wait_for_change=true&last_etag={Uri.EscapeDataString(etag!)}&timeout_sec={timeoutSec}"
-                    : path);
-                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-                request.Headers.TryAddWithoutValidation(FlavorHeader, "Google");
-                // The HTTP timeout must outlast timeout_sec, or every quiet long-poll would look like a failure.
-                var timeout = wait ? _options.LongPollTimeout + _options.RequestTimeout + TimeSpan.FromSeconds(5) : _options.RequestTimeout;
-                var reply = await MetadataHttp.SendAsync(_http!, request, timeout, cancellationToken).ConfigureAwait(false);
-                if (reply.Status != HttpStatusCode.OK)
-                    throw new MetadataProblemException($"{path} answered HTTP {(int)reply.Status}" +
-                        (reply.Status == HttpStatusCode.ServiceUnavailable ? " (maintenance; retrying)" : ""));
-                if (!string.Equals(reply.Header(FlavorHeader), "Google", StringComparison.Ordinal))
-                    throw new MetadataProblemException($"{path} answered without 'Metadata-Flavor: Google': not a GCP metadata server");
-                var newEtag = reply.Header("ETag");
-                bool changed = newEtag is null || newEtag != etag;
-                etag = newEtag;
-                backoff.Reset();
-                problems.Clear();
-                if (onValue(reply.Body.Trim(), newEtag)) return;
-                // An answer without an ETag cannot be long-polled; an unchanged one that came back at once should
-                // not spin: either way leave a gap before the next request.
-                if (newEtag is null || (!changed && Stopwatch.GetElapsedTime(started) < MinimumPollGap)) delay = MinimumPollGap;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
-            {
-                delay = backoff.Next();
-                var problem = ex is MetadataProblemException ? ex.Message : MetadataHttp.Describe(ex);
-                if (problems.ShouldLog(problem)) NoticeLog.PollFailed(_context.Logger, Name, problem, delay.TotalSeconds);
-            }
-            if (delay > TimeSpan.Zero) await Task.Delay(delay, _context.TimeProvider, cancellationToken).ConfigureAwait(false);
-        }
+            bool wait = etag is not null;
+            var uri = new Uri(_endpoint, wait
+                ? $"{path}?wait_for_change=true&last_etag={Uri.EscapeDataString(etag!)}&timeout_sec={timeoutSec}"
+                : path);
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            request.Headers.TryAddWithoutValidation(FlavorHeader, "Google");
+            // The HTTP timeout must outlast timeout_sec, or every quiet long-poll would look like a failure.
+            var timeout = wait ? _options.LongPollTimeout + _options.RequestTimeout + TimeSpan.FromSeconds(5) : _options.RequestTimeout;
+            var reply = await MetadataHttp.SendAsync(_http!, request, timeout, ct).ConfigureAwait(false);
+            if (reply.Status != HttpStatusCode.OK)
+                throw new MetadataProblemException($"{path} answered HTTP {(int)reply.Status}" +
+                    (reply.Status == HttpStatusCode.ServiceUnavailable ? " (maintenance; retrying)" : ""));
+            if (!string.Equals(reply.Header(FlavorHeader), "Google", StringComparison.Ordinal))
+                throw new MetadataProblemException($"{path} answered without 'Metadata-Flavor: Google': not a GCP metadata server");
+            var newEtag = reply.Header("ETag");
+            bool changed = newEtag is null || newEtag != etag;
+            etag = newEtag;
+            if (onValue(reply.Body.Trim(), newEtag)) return null;
+            // An answer without an ETag cannot be long-polled; an unchanged one that came back at once should not
+            // spin: either way leave a gap before the next request. Otherwise long-poll again at once.
+            return newEtag is null || (!changed && Stopwatch.GetElapsedTime(started) < MinimumPollGap) ? MinimumPollGap : TimeSpan.Zero;
+        }, cancellationToken);
     }
 
     public void Dispose() => _http?.Dispose();
