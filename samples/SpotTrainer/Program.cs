@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
+using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
 using SpotTrainer;
 using static TorchSharp.torch;
@@ -58,6 +59,14 @@ static async Task<int> RunAsync(TrainerOptions options)
             o.RunId = options.RunId;
             o.Policy = adaptive ?? CheckpointPolicy.EverySteps(options.CheckpointEvery);
             o.Metrics = metrics;
+            if (options.Notice != "none") o.Notices.UseSignals();
+            switch (options.Notice)
+            {
+                case "aws": o.Notices.UseAwsSpotNotices(); break;
+                case "gcp": o.Notices.UseGcpPreemptionNotices(); break;
+                case "azure": o.Notices.UseAzureScheduledEvents(); break;
+                case "auto": o.Notices.UseCloudAutoDetection(); break;
+            }
         }, loggerFactory)
         .AddModule("model", model)
         .AddOptimizer("optimizer", optimizer)
@@ -91,13 +100,27 @@ static async Task<int> RunAsync(TrainerOptions options)
                 log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), scheduler.get_last_lr().First());
         }
         checkpointer.Step(step);
+        if (checkpointer.StopRequested) break; // a termination notice: the emergency checkpoint is on its way
         if (options.StepDelayMs > 0) Thread.Sleep(options.StepDelayMs);
     }
-
-    // The last step is always committed: a run stopped with --stop-at resumes exactly there, a finished run is final.
-    await checkpointer.CheckpointAsync();
-    if (step == options.StopAt && step < options.Steps)
-        log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
+    EmergencyCheckpointResult? emergency = checkpointer.EmergencyCheckpoint is { } pending ? await pending : null;
+    if (emergency is not null)
+    {
+        if (!emergency.Committed)
+        {
+            Console.Error.WriteLine($"error: preempted at step {step}, and the emergency checkpoint failed: {emergency.Error?.Message}");
+            return 1;
+        }
+        log.LogWarning("Preempted ({Provider} {Action}) at step {Step}: checkpoint of step {Committed} committed {Ms:F0} ms after the notice; run the same command again to resume",
+            emergency.Notice.Provider, emergency.Notice.Action, step, emergency.Checkpoint!.Step, emergency.NoticeToCommit!.Value.TotalMilliseconds);
+    }
+    else
+    {
+        // The last step is always committed: a run stopped with --stop-at resumes exactly there, a finished run is final.
+        await checkpointer.CheckpointAsync();
+        if (step == options.StopAt && step < options.Steps)
+            log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
+    }
     await checkpointer.FlushAsync();
     var stats = checkpointer.Statistics;
     log.LogInformation("Done at step {Step} in {Seconds:F1} s: {Committed} checkpoint(s) committed, last stall {Stall:F1} ms, last persist {Persist:F1} ms",
@@ -112,10 +135,22 @@ static async Task<int> RunAsync(TrainerOptions options)
         await adaptive.Hazard.EndAttemptAsync(checkpointer.Store, options.RunId);
     }
 
-    var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed);
+    var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed,
+        Preempted: emergency is not null, NoticeProvider: emergency?.Notice.Provider, NoticeToCommitMs: emergency?.NoticeToCommit?.TotalMilliseconds);
     if (options.SummaryJson is not null)
     {
         await File.WriteAllTextAsync(options.SummaryJson, JsonSerializer.Serialize(summary, SummaryJsonContext.Default.Summary));
     }
+    if (emergency is not null) return ExitCodes.Preempted;
     return stats.Failed > 0 && stats.Committed == 0 ? 1 : 0;
+}
+
+namespace SpotTrainer
+{
+    /// <summary>Exit codes beyond 0 (done), 1 (error) and 2 (usage).</summary>
+    internal static class ExitCodes
+    {
+        /// <summary>Preempted after committing an emergency checkpoint (EX_TEMPFAIL: try again, it resumes).</summary>
+        public const int Preempted = 75;
+    }
 }

@@ -21,8 +21,10 @@ internal sealed class TrainerOptions
     public string Scheduler { get; private set; } = "onecycle";
     public int BatchSize { get; private set; } = 32;
     public bool Quiet { get; private set; }
+    public string Notice { get; private set; } = "signal";
 
     public static readonly string[] Optimizers = ["sgd", "adam", "adamw"];
+    public static readonly string[] Notices = ["auto", "aws", "gcp", "azure", "signal", "none"];
     public static readonly string[] Schedulers = ["step", "multistep", "exponential", "cosine", "onecycle", "lambda", "linear"];
 
     public const string Usage = """
@@ -40,9 +42,16 @@ internal sealed class TrainerOptions
           --optimizer NAME        sgd | adam | adamw (default adamw)
           --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear (default onecycle)
           --batch-size B          samples per step (default 32)
-          --summary-json PATH     write a JSON summary (finalStep, finalStateSha256, resumedFromStep, checkpointsCommitted)
+          --notice SOURCE         termination notices to act on (default signal):
+                                    signal  SIGTERM/SIGINT, 30 s grace period
+                                    aws | gcp | azure  signals plus that cloud's metadata service
+                                    auto    signals plus the cloud that answers a short probe
+                                    none    nothing (a signal ends the process at once)
+          --summary-json PATH     write a JSON summary (finalStep, finalStateSha256, resumedFromStep,
+                                  checkpointsCommitted, preempted, noticeProvider, noticeToCommitMs)
           --quiet                 log warnings and errors only
-        Exit codes: 0 done, 1 error, 2 usage.
+        Exit codes: 0 done, 1 error, 2 usage, 75 preempted after committing an emergency checkpoint
+        (run the same command again to resume).
         """;
 
     /// <summary>Parses the arguments; throws <see cref="UsageException"/> with a one-line reason.</summary>
@@ -112,6 +121,10 @@ internal sealed class TrainerOptions
                 case "--batch-size": o.BatchSize = checked((int)Long(1)); break;
                 case "--summary-json": o.SummaryJson = Value(); break;
                 case "--quiet": o.Quiet = true; break;
+                case "--notice":
+                    o.Notice = Value().ToLowerInvariant();
+                    if (!Notices.Contains(o.Notice)) throw new UsageException($"--notice must be one of {string.Join(", ", Notices)}");
+                    break;
                 case "-h" or "--help": throw new UsageException(null);
                 default: throw new UsageException($"unknown option '{arg}'");
             }

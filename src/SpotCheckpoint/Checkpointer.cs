@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Format;
+using SpotCheckpoint.Notices;
 using SpotCheckpoint.Staging;
 using SpotCheckpoint.Staging.Cuda;
 using SpotCheckpoint.State;
@@ -33,7 +34,7 @@ namespace SpotCheckpoint;
 /// }
 /// </code>
 /// </example>
-public sealed class Checkpointer : IAsyncDisposable
+public sealed partial class Checkpointer : IAsyncDisposable
 {
     private readonly ICheckpointStore _store;
     private readonly bool _ownsStore;
@@ -79,6 +80,8 @@ public sealed class Checkpointer : IAsyncDisposable
         _cudaReseed = _options.CudaSeed.HasValue && torch.cuda.is_available();
         _metrics = _options.Metrics ?? SpotCheckpointMetrics.Shared;
         _lastCheckpointTimestamp = _time.GetTimestamp();
+        _notices = new NoticeHub(_options.Notices, _logger, _time);
+        _notices.NoticeReceived += OnNoticeReceived;
     }
 
     /// <summary>
@@ -170,7 +173,7 @@ public sealed class Checkpointer : IAsyncDisposable
     public async Task<ResumeResult> ResumeAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _started = true;
+        MarkStarted();
         var listings = await CheckpointCatalog.ListAsync(_store, RunId, cancellationToken).ConfigureAwait(false);
         if (listings.Count == 0)
         {
@@ -214,6 +217,21 @@ public sealed class Checkpointer : IAsyncDisposable
         throw new NoUsableCheckpointException(RunId, failures);
     }
 
+    /// <summary>Feeds notices to the metrics and the policy: a risk signal tightens the schedule at once.</summary>
+    private void OnNoticeReceived(TerminationNotice notice)
+    {
+        _metrics.RecordNotice(notice.Provider, notice.Kind.ToString().ToLowerInvariant());
+        switch (notice.Kind)
+        {
+            case NoticeKind.Risk:
+                _options.Policy.RaiseRisk();
+                break;
+            case NoticeKind.Termination:
+                _options.Policy.RecordInterruption();
+                break;
+        }
+    }
+
     /// <summary>
     /// Deletes checkpoints newer than the one resumed from that failed verification (a checksum or structure
     /// error, not a read error): the resumed run writes those steps again, and a stale manifest would block them.
@@ -242,9 +260,10 @@ public sealed class Checkpointer : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        _started = true;
+        MarkStarted();
         Volatile.Write(ref _step, step);
         if (_cudaReseed) Reseed(step);
+        if (_notices.TerminationPending) return OnTerminationPending(step);
         var since = _time.GetElapsedTime(_lastCheckpointTimestamp);
         if (!_options.Policy.IsDue(step, _lastCheckpointStep, since)) return false;
         var slot = AcquireSlot(_options.WhenBusy == BusyBehavior.Wait ? _options.MaxBusyWait : TimeSpan.Zero, CancellationToken.None);
@@ -268,7 +287,7 @@ public sealed class Checkpointer : IAsyncDisposable
     public async Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _started = true;
+        MarkStarted();
         long step = CurrentStep;
         Task<CheckpointOutcome>? existing = null;
         lock (_gate)
@@ -345,7 +364,12 @@ public sealed class Checkpointer : IAsyncDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        try { await FlushAsync().ConfigureAwait(false); }
+        try
+        {
+            if (_emergency is not null) await _emergency.ConfigureAwait(false);
+            await _notices.DisposeAsync().ConfigureAwait(false);
+            await FlushAsync().ConfigureAwait(false);
+        }
         finally
         {
             _cudaCopiers?.Dispose(); // waits for any copy still running into an arena
@@ -427,23 +451,27 @@ public sealed class Checkpointer : IAsyncDisposable
         lock (_gate) _stats = _stats with { LastStall = stall };
         _metrics.RecordStall(stall);
 
-        var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall));
+        var cancel = new CancellationTokenSource();
+        var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall, cancel.Token));
         lock (_gate)
         {
             slot.Step = step;
             slot.Persist = task;
+            slot.Cancel?.Dispose(); // its persist has finished: the slot was free
+            slot.Cancel = cancel;
+            slot.PersistStarted = _time.GetTimestamp();
         }
         return task;
     }
 
-    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, IReadOnlyList<CudaCopyHandle> copies, TimeSpan stall)
+    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, IReadOnlyList<CudaCopyHandle> copies, TimeSpan stall, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            // The device-to-host copies must have landed before the staged bytes are read.
+            // The device-to-host copies must have landed before the staged bytes are read (and before the arena is reused).
             foreach (var copy in copies) await copy.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, CancellationToken.None).ConfigureAwait(false);
+            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, cancellationToken).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
             lock (_gate)
             {
@@ -455,6 +483,11 @@ public sealed class Checkpointer : IAsyncDisposable
             _options.Policy.OnCheckpointCommitted(stall, persist, bytes);
             await ApplyRetentionAsync(manifest.Step).ConfigureAwait(false);
             return new CheckpointOutcome(new CheckpointResult(RunId, manifest.Step, bytes, stall, persist), null);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            NoticeLog.Superseded(_logger, RunId, manifest.Step);
+            return new CheckpointOutcome(null, ex);
         }
         catch (Exception ex)
         {
@@ -522,6 +555,8 @@ public sealed class Checkpointer : IAsyncDisposable
         public StagingArena? Arena;
         public Task<CheckpointOutcome>? Persist;
         public long Step = -1;
+        public CancellationTokenSource? Cancel;
+        public long PersistStarted;
     }
 
     private sealed record CheckpointOutcome(CheckpointResult? Result, Exception? Error);

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
 
 namespace SpotCheckpoint;
@@ -62,6 +63,14 @@ public sealed class CheckpointerOptions
     /// </summary>
     public Diagnostics.SpotCheckpointMetrics? Metrics { get; set; }
 
+    /// <summary>
+    /// Termination notices to watch (none by default): add sources with <c>Notices.UseSignals()</c>,
+    /// <c>UseAwsSpotNotices()</c>, <c>UseGcpPreemptionNotices()</c>, <c>UseAzureScheduledEvents()</c> or
+    /// <c>UseCloudAutoDetection()</c>. After a termination notice the next <see cref="Checkpointer.Step"/> takes an
+    /// emergency checkpoint and sets <see cref="Checkpointer.StopRequested"/>.
+    /// </summary>
+    public NoticeOptions Notices { get; } = new();
+
     internal void Validate()
     {
         Storage.StoreKeys.ValidateRunId(RunId);
@@ -71,5 +80,6 @@ public sealed class CheckpointerOptions
         if (StagingBuffers is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(StagingBuffers), StagingBuffers, "StagingBuffers must be 1 to 4.");
         if (MaxBusyWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBusyWait), MaxBusyWait, "MaxBusyWait cannot be negative.");
         if (IncompleteUploadMaxAge < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge cannot be negative.");
+        Notices.Validate();
     }
 }

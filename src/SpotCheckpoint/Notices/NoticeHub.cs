@@ -1,0 +1,160 @@
+using Microsoft.Extensions.Logging;
+using SpotCheckpoint.Diagnostics;
+
+namespace SpotCheckpoint.Notices;
+
+/// <summary>
+/// Fuses the notices of every source into one deadline: the earliest deadline of any termination notice, minus
+/// the safety margin. <see cref="TerminationPending"/> is a single field read, cheap enough for every step.
+/// Reach it through <see cref="Checkpointer.Notices"/>; raise notices of your own with <see cref="Raise"/> or
+/// <see cref="RequestTermination"/>.
+/// </summary>
+public sealed class NoticeHub : IAsyncDisposable
+{
+    private readonly NoticeOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+    private readonly List<TerminationNotice> _history = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource<TerminationNotice> _firstTermination = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task[] _running = Array.Empty<Task>();
+    private volatile bool _terminationPending;
+    private TerminationNotice? _termination;
+    private TerminationNotice? _latestRisk;
+    private int _started;
+
+    internal NoticeHub(NoticeOptions options, ILogger logger, TimeProvider timeProvider)
+    {
+        _options = options;
+        _logger = logger;
+        _time = timeProvider;
+    }
+
+    /// <summary>The sources being watched.</summary>
+    public IReadOnlyList<INoticeSource> Sources => (IReadOnlyList<INoticeSource>)_options.Sources;
+
+    /// <summary>Subtracted from every provider deadline.</summary>
+    public TimeSpan SafetyMargin => _options.SafetyMargin;
+
+    /// <summary>True once a termination notice has arrived. One volatile read.</summary>
+    public bool TerminationPending => _terminationPending;
+
+    /// <summary>The termination notice with the earliest deadline, or null.</summary>
+    public TerminationNotice? Termination { get { lock (_gate) return _termination; } }
+
+    /// <summary>The deadline to work to: the earliest termination deadline minus <see cref="SafetyMargin"/>; null without a notice.</summary>
+    public DateTimeOffset? Deadline { get { lock (_gate) return _termination?.Deadline - _options.SafetyMargin; } }
+
+    /// <summary>The most recent risk signal (such as an AWS rebalance recommendation), or null.</summary>
+    public TerminationNotice? LatestRisk { get { lock (_gate) return _latestRisk; } }
+
+    /// <summary>Every distinct notice received, in order.</summary>
+    public IReadOnlyList<TerminationNotice> History { get { lock (_gate) return _history.ToArray(); } }
+
+    /// <summary>Completes with the first termination notice.</summary>
+    public Task<TerminationNotice> FirstTermination => _firstTermination.Task;
+
+    /// <summary>Raised (on the source's thread) for each distinct notice. Handlers must be quick and must not throw.</summary>
+    public event Action<TerminationNotice>? NoticeReceived;
+
+    /// <summary>
+    /// Takes a notice from any source. A repeat of a notice already seen (same provider, kind and event id or
+    /// action) is ignored; a termination notice with an earlier deadline than the current one moves the deadline
+    /// earlier, never later.
+    /// </summary>
+    public void Raise(TerminationNotice notice)
+    {
+        ArgumentNullException.ThrowIfNull(notice);
+        bool first = false;
+        lock (_gate)
+        {
+            if (!_seen.Add(notice.DedupeKey)) return;
+            _history.Add(notice);
+            switch (notice.Kind)
+            {
+                case NoticeKind.Termination:
+                    first = _termination is null;
+                    if (_termination is null || notice.Deadline < _termination.Deadline) _termination = notice;
+                    break;
+                case NoticeKind.Risk:
+                    _latestRisk = notice;
+                    break;
+            }
+        }
+        var left = (notice.Deadline - _time.GetUtcNow()).TotalSeconds;
+        switch (notice.Kind)
+        {
+            case NoticeKind.Termination: NoticeLog.Termination(_logger, notice.Provider, notice.Action, left, notice.Deadline, _options.SafetyMargin.TotalSeconds); break;
+            case NoticeKind.Risk: NoticeLog.Risk(_logger, notice.Provider, notice.Action, notice.Deadline); break;
+            default: NoticeLog.Informational(_logger, notice.Provider, notice.Action, notice.EventId ?? "-", notice.Deadline); break;
+        }
+        if (notice.Kind == NoticeKind.Termination) _terminationPending = true;
+        if (first) _firstTermination.TrySetResult(notice);
+        try { NoticeReceived?.Invoke(notice); }
+        catch (Exception ex) { NoticeLog.HandlerFailed(_logger, ex); }
+    }
+
+    /// <summary>Raises a termination notice of your own: the machine goes away in <paramref name="timeLeft"/>.</summary>
+    public void RequestTermination(string reason, TimeSpan timeLeft)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        var now = _time.GetUtcNow();
+        Raise(new TerminationNotice(NoticeProviders.Custom, NoticeKind.Termination, reason, now + timeLeft, now));
+    }
+
+    /// <summary>Starts every source (once). A source that throws is logged and ignored.</summary>
+    internal void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) return;
+        var running = new List<Task>();
+        foreach (var source in _options.Sources)
+        {
+            var context = new NoticeContext(this, _logger, _time);
+            Task task;
+            try { task = source.RunAsync(context, _stop.Token); }
+            catch (Exception ex) { task = Task.FromException(ex); }
+            running.Add(Observe(source, task));
+        }
+        _running = running.ToArray();
+        if (_running.Length > 0) NoticeLog.Watching(_logger, string.Join(", ", _options.Sources.Select(s => s.Name)));
+    }
+
+    private async Task Observe(INoticeSource source, Task task)
+    {
+        try { await task.ConfigureAwait(false); }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested) { }
+        catch (Exception ex) { NoticeLog.SourceFailed(_logger, source.Name, ex); }
+    }
+
+    /// <summary>Lets each source acknowledge the termination notices it raised (after the emergency checkpoint committed).</summary>
+    internal async Task<bool> AcknowledgeAsync(CancellationToken cancellationToken)
+    {
+        TerminationNotice[] notices;
+        lock (_gate) notices = _history.Where(n => n.Kind == NoticeKind.Termination).ToArray();
+        bool any = false;
+        foreach (var source in _options.Sources)
+        {
+            foreach (var notice in notices)
+            {
+                try { any |= await source.AcknowledgeAsync(notice, cancellationToken).ConfigureAwait(false); }
+                catch (Exception ex) when (ex is not OperationCanceledException) { NoticeLog.AcknowledgeFailed(_logger, source.Name, notice.EventId ?? notice.Action, ex); }
+            }
+        }
+        return any;
+    }
+
+    /// <summary>Stops every source and waits for them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_running).ConfigureAwait(false);
+        foreach (var source in _options.Sources)
+        {
+            if (source is IDisposable disposable) disposable.Dispose();
+        }
+        _stop.Dispose();
+    }
+}
