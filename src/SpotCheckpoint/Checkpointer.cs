@@ -167,8 +167,10 @@ public sealed partial class Checkpointer : IAsyncDisposable
     /// <summary>
     /// Restores the newest committed checkpoint that verifies, falling back to older ones (with a warning) when the
     /// newest is truncated or corrupt. Returns a fresh result when the run has no checkpoint.
-    /// Throws <see cref="CheckpointMismatchException"/> when a checkpoint does not fit the registered state, and
-    /// <see cref="NoUsableCheckpointException"/> when checkpoints exist but none is usable.
+    /// A checkpoint that does not fit the registered state (names, shapes, dtypes) is skipped the same way, before any
+    /// registered tensor changes. Throws <see cref="CheckpointMismatchException"/> (of the newest checkpoint) when no
+    /// checkpoint fits the registered state, and <see cref="NoUsableCheckpointException"/> when checkpoints exist but
+    /// none is usable for other reasons.
     /// </summary>
     public async Task<ResumeResult> ResumeAsync(CancellationToken cancellationToken = default)
     {
@@ -206,6 +208,12 @@ public sealed partial class Checkpointer : IAsyncDisposable
                 corruptSteps.Add(listing.Step);
                 Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
             }
+            catch (CheckpointMismatchException ex)
+            {
+                // Checked before any tensor changed: an older checkpoint may still fit (a hostile or foreign newest one).
+                failures.Add(ex);
+                Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
+            }
             catch (Exception ex) when (ex is not (CheckpointException or OperationCanceledException or OutOfMemoryException))
             {
                 // Anything else a damaged checkpoint provokes (I/O errors, bad keys) also means "not usable".
@@ -214,6 +222,8 @@ public sealed partial class Checkpointer : IAsyncDisposable
                 Log.FallingBack(_logger, RunId, listing.Step, corrupt.Message);
             }
         }
+        // When no checkpoint fits the registered state at all, the model most likely changed: say so directly.
+        if (failures.TrueForAll(f => f is CheckpointMismatchException)) throw failures[0];
         throw new NoUsableCheckpointException(RunId, failures);
     }
 

@@ -88,17 +88,37 @@ public class MismatchTests
     [Test]
     public async Task A_different_cuda_seed_is_refused()
     {
+        using var dir = new TempDirectory();
+        var store = new LocalFileStore(dir.Path);
         using (var job = new TinyTraining("adamw", "cosine"))
         {
-            await using var seeded = job.Attach(TinyTraining.NewCheckpointer(_store, configure: o => o.CudaSeed = 1));
+            await using var seeded = job.Attach(TinyTraining.NewCheckpointer(store, configure: o => o.CudaSeed = 1));
             job.TrainStep();
             seeded.Step(2);
             await seeded.CheckpointAsync();
         }
         using var other = new TinyTraining("adamw", "cosine");
-        var ckpt = other.Attach(TinyTraining.NewCheckpointer(_store, configure: o => o.CudaSeed = 2));
+        var ckpt = other.Attach(TinyTraining.NewCheckpointer(store, configure: o => o.CudaSeed = 2));
         var ex = Assert.ThrowsAsync<CheckpointMismatchException>(() => ckpt.ResumeAsync());
         Assert.That(ex!.Message, Does.Contain("CudaSeed 1"));
+    }
+
+    [Test]
+    public async Task A_newest_checkpoint_that_does_not_fit_is_skipped_when_an_older_one_fits()
+    {
+        // Step 1 (from SetUp) fits; step 2 is written by a model with another hidden size.
+        using (var wide = new TinyTraining("adamw", "cosine", hidden: 32))
+        {
+            await using var other = wide.Attach(TinyTraining.NewCheckpointer(_store));
+            wide.TrainStep();
+            other.Step(2);
+            await other.CheckpointAsync();
+        }
+        using var job = new TinyTraining("adamw", "cosine");
+        await using var ckpt = job.Attach(TinyTraining.NewCheckpointer(_store));
+        var result = await ckpt.ResumeAsync();
+        Assert.That(result.Step, Is.EqualTo(1));
+        Assert.That(result.SkippedCheckpoints.Single(), Is.TypeOf<CheckpointMismatchException>());
     }
 
     [Test]
