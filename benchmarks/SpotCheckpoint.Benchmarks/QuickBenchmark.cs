@@ -46,9 +46,16 @@ internal static class QuickBenchmark
 
         var store = new LocalFileStore(Path.Combine(work, "store"));
         var options = new CheckpointerOptions { RunId = "bench", Policy = CheckpointPolicy.Manual, KeepLast = 2 };
+        var rawPath = Path.Combine(work, "raw.bin");
+        long stateBytes = StateBytes(model, optimizer), stagingBytes;
+        using var rawBuffer = new HostBuffer(stateBytes);
+
+        // Each SpotCheckpoint measurement is paired with its baseline, taken right after it, so that both see the
+        // same disk and machine state (the page cache, other processes); the medians of the pairs are reported.
         var stalls = new List<double>();
         var persists = new List<double>();
-        long stateBytes, stagingBytes;
+        var memcpys = new List<double>();
+        var rawWrites = new List<double>();
         await using (var ckpt = new Checkpointer(store, options).AddModule("model", model).AddOptimizer("optimizer", optimizer))
         {
             for (int i = 0; i <= Repeats; i++)
@@ -58,30 +65,34 @@ internal static class QuickBenchmark
                 if (i == 0) continue; // the first one allocates and pre-touches the staging buffers
                 stalls.Add(r.Stall.TotalMilliseconds);
                 persists.Add(r.PersistDuration.TotalMilliseconds);
+                memcpys.Add(MeasureMemcpy(model, optimizer, rawBuffer));
+                rawWrites.Add(MeasureRawWrite(rawPath, rawBuffer, stateBytes));
             }
             stagingBytes = ckpt.Statistics.StagingBytes;
-            stateBytes = StateBytes(model, optimizer);
         }
-        Console.Error.WriteLine($"state {stateBytes / 1e6:F0} MB: stall {Median(stalls):F1} ms, persist {Median(persists):F1} ms");
+        Console.Error.WriteLine($"state {stateBytes / 1e6:F0} MB: stall {Median(stalls):F1} ms (memcpy {Median(memcpys):F1} ms), persist {Median(persists):F1} ms (raw write {Median(rawWrites):F1} ms)");
 
-        var memcpy = MeasureMemcpy(model, optimizer, stateBytes);
         var moduleSave = Repeat(3, () =>
         {
             model.save(Path.Combine(work, "model.bin"));
             ((TorchSharp.Modules.OptimizerHelper)optimizer).save_state_dict(Path.Combine(work, "optimizer.bin"));
         });
-        var rawWrite = MeasureRawWrite(Path.Combine(work, "raw.bin"), stateBytes);
-        var rawRead = MeasureRawRead(Path.Combine(work, "raw.bin"), stateBytes);
 
         var restores = new List<double>();
-        for (int i = 0; i < 3; i++)
+        var rawReads = new List<double>();
+        for (int i = 0; i <= Repeats; i++)
         {
             await using var ckpt = new Checkpointer(store, options).AddModule("model", model).AddOptimizer("optimizer", optimizer);
             var watch = Stopwatch.StartNew();
             await ckpt.ResumeAsync();
-            restores.Add(watch.Elapsed.TotalMilliseconds);
+            double restore = watch.Elapsed.TotalMilliseconds;
+            double read = MeasureRawRead(rawPath, rawBuffer, stateBytes);
+            if (i == 0) continue; // warms the page cache for both
+            restores.Add(restore);
+            rawReads.Add(read);
         }
-        Console.Error.WriteLine($"memcpy {memcpy:F1} ms, Module.save {moduleSave:F1} ms, raw write {rawWrite:F1} ms, restore {Median(restores):F1} ms, raw read {rawRead:F1} ms");
+        double memcpy = Median(memcpys), rawWrite = Median(rawWrites), rawRead = Median(rawReads);
+        Console.Error.WriteLine($"Module.save {moduleSave:F1} ms, restore {Median(restores):F1} ms (raw read {rawRead:F1} ms)");
 
         double? overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
         var sweep = await SizeSweepAsync(work);
@@ -114,8 +125,8 @@ internal static class QuickBenchmark
     private static long StateBytes(nn.Module model, optim.Optimizer optimizer) =>
         model.parameters().Sum(p => p.numel() * 4) * 3;
 
-    /// <summary>A warm, single-threaded copy of the same tensors into one pre-touched buffer.</summary>
-    private static unsafe double MeasureMemcpy(nn.Module model, optim.Optimizer optimizer, long stateBytes)
+    /// <summary>A warm, single-threaded copy of the same tensors into one pre-touched buffer (one timing).</summary>
+    private static unsafe double MeasureMemcpy(nn.Module model, optim.Optimizer optimizer, HostBuffer buffer)
     {
         var sources = new List<(IntPtr, long)>();
         foreach (var p in model.parameters()) sources.Add((TensorMemory.DataPointer(p), TensorMemory.ByteLength(p)));
@@ -125,25 +136,23 @@ internal static class QuickBenchmark
             sources.Add((TensorMemory.DataPointer(s.exp_avg), TensorMemory.ByteLength(s.exp_avg)));
             sources.Add((TensorMemory.DataPointer(s.exp_avg_sq), TensorMemory.ByteLength(s.exp_avg_sq)));
         }
-        using var buffer = new HostBuffer(stateBytes);
         byte* dst = buffer.Pointer;
-        return Repeat(Repeats, () =>
+        var watch = Stopwatch.StartNew();
+        long offset = 0;
+        foreach (var (src, len) in sources)
         {
-            long offset = 0;
-            foreach (var (src, len) in sources)
-            {
-                Buffer.MemoryCopy((void*)src, dst + offset, len, len);
-                offset += len;
-            }
-        }, warmUp: true);
+            Buffer.MemoryCopy((void*)src, dst + offset, len, len);
+            offset += len;
+        }
+        return watch.Elapsed.TotalMilliseconds;
     }
 
-    private static unsafe double MeasureRawWrite(string path, long bytes)
+    /// <summary>The same bytes written with FileStream in 16 MiB writes, then fsync (one timing).</summary>
+    private static double MeasureRawWrite(string path, HostBuffer buffer, long bytes)
     {
-        using var buffer = new HostBuffer(bytes);
-        return Repeat(3, () =>
+        var watch = Stopwatch.StartNew();
+        using (var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
         {
-            using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
             for (long done = 0; done < bytes;)
             {
                 int n = (int)Math.Min(16 << 20, bytes - done);
@@ -151,23 +160,23 @@ internal static class QuickBenchmark
                 done += n;
             }
             stream.Flush(flushToDisk: true);
-        });
+        }
+        return watch.Elapsed.TotalMilliseconds;
     }
 
-    private static double MeasureRawRead(string path, long bytes)
+    /// <summary>The same bytes read back with RandomAccess in 16 MiB reads (one timing).</summary>
+    private static double MeasureRawRead(string path, HostBuffer buffer, long bytes)
     {
-        using var buffer = new HostBuffer(bytes);
-        return Repeat(3, () =>
+        var watch = Stopwatch.StartNew();
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        for (long done = 0; done < bytes;)
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
-            for (long done = 0; done < bytes;)
-            {
-                int n = (int)Math.Min(16 << 20, bytes - done);
-                int read = RandomAccess.Read(handle, buffer.Span(done, n), done);
-                if (read == 0) break;
-                done += read;
-            }
-        }, warmUp: true);
+            int n = (int)Math.Min(16 << 20, bytes - done);
+            int read = RandomAccess.Read(handle, buffer.Span(done, n), done);
+            if (read == 0) break;
+            done += read;
+        }
+        return watch.Elapsed.TotalMilliseconds;
     }
 
     private static void TrainSteps(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int steps, int batch)
@@ -182,31 +191,40 @@ internal static class QuickBenchmark
         }
     }
 
-    /// <summary>Steps per second training for 25 s without checkpoints, then 25 s with one every 10 s.</summary>
+    /// <summary>
+    /// Training throughput without checkpoints and with one every 10 s, in alternating 12 s windows (two of each),
+    /// so both see the same machine. Returns the throughput lost, in percent.
+    /// </summary>
     private static async Task<double> MeasureTrainingOverheadAsync(string work, nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer)
     {
-        var window = TimeSpan.FromSeconds(25);
+        var window = TimeSpan.FromSeconds(12);
         TrainSteps(model, optimizer, 3, batch: 64); // warm-up
-        double Rate(Checkpointer? ckpt)
-        {
-            long steps = 0;
-            var watch = Stopwatch.StartNew();
-            while (watch.Elapsed < window)
-            {
-                TrainSteps(model, optimizer, 1, batch: 64);
-                steps++;
-                ckpt?.Step(steps);
-            }
-            return steps / watch.Elapsed.TotalSeconds;
-        }
-        double without = Rate(null);
         var store = new LocalFileStore(Path.Combine(work, "overhead"));
         await using var ckpt = new Checkpointer(store, new CheckpointerOptions { RunId = "overhead", Policy = CheckpointPolicy.Every(TimeSpan.FromSeconds(10)), KeepLast = 1 })
             .AddModule("model", model).AddOptimizer("optimizer", optimizer);
-        ckpt.Step(0);
-        await ckpt.CheckpointAsync(); // allocate staging outside the window, as a long run would
-        double with = Rate(ckpt);
-        await ckpt.FlushAsync();
+        long step = 0;
+        ckpt.Step(step);
+        await ckpt.CheckpointAsync(); // staging is allocated once, outside the windows, as in a long run
+        double stepsWith = 0, secondsWith = 0, stepsWithout = 0, secondsWithout = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            foreach (bool checkpointing in new[] { false, true })
+            {
+                long steps = 0;
+                var watch = Stopwatch.StartNew();
+                while (watch.Elapsed < window)
+                {
+                    TrainSteps(model, optimizer, 1, batch: 64);
+                    steps++;
+                    step++;
+                    if (checkpointing) ckpt.Step(step);
+                }
+                if (checkpointing) await ckpt.FlushAsync(); // a persist still running belongs to this window
+                if (checkpointing) { stepsWith += steps; secondsWith += watch.Elapsed.TotalSeconds; }
+                else { stepsWithout += steps; secondsWithout += watch.Elapsed.TotalSeconds; }
+            }
+        }
+        double without = stepsWithout / secondsWithout, with = stepsWith / secondsWith;
         Console.Error.WriteLine($"training: {without:F3} steps/s without checkpoints, {with:F3} with one every 10 s ({ckpt.Statistics.Committed - 1} taken)");
         return (without - with) / without * 100;
     }
