@@ -37,39 +37,43 @@ public class CrashConsistencyTests
         var straight = await SpotTrainerProcess.RunAsync(_work, [.. common, "--checkpoint-uri", Path.Combine(_work, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
 
-        var uri = Path.Combine(_work, "killed");
-        var store = new LocalFileStore(uri);
         var random = new Random(20261127);
-        int kills = 0, restarts = 0, midWrite = 0;
-        SpotTrainerProcess.Outcome? finished = null;
-        while (finished is null)
+        int kills = 0, restarts = 0, midWrite = 0, series = 0;
+        // One series is a run killed and restarted until it finishes; series follow each other (each a fresh run)
+        // until the number of kills is reached.
+        while (kills < Kills)
         {
-            Assert.That(restarts, Is.LessThan(Kills + 40), "the run must finish");
-            var committedBefore = await NewestCommittedAsync(store);
-            bool kill = kills < Kills;
-            // Kill between 1.2 s (start-up) and 4 s: anywhere in the training and checkpoint cycle.
-            var run = await SpotTrainerProcess.RunAsync(_work, kill ? TimeSpan.FromMilliseconds(1200 + random.Next(2800)) : null,
-                [.. common, "--checkpoint-uri", uri]);
-            restarts++;
-            if (run.ExitCode == -9)
+            var uri = Path.Combine(_work, $"killed-{series++}");
+            var store = new LocalFileStore(uri);
+            SpotTrainerProcess.Outcome? finished = null;
+            while (finished is null)
             {
-                kills++;
-                if (Directory.EnumerateFiles(uri, "*.partial", SearchOption.AllDirectories).Any()) midWrite++;
+                Assert.That(restarts, Is.LessThan(3 * Kills + 40), "the runs must finish");
+                var committedBefore = await NewestCommittedAsync(store);
+                bool kill = kills < Kills;
+                // Kill between 1.2 s (start-up) and 4 s: anywhere in the training and checkpoint cycle.
+                var run = await SpotTrainerProcess.RunAsync(_work, kill ? TimeSpan.FromMilliseconds(1200 + random.Next(2800)) : null,
+                    [.. common, "--checkpoint-uri", uri]);
+                restarts++;
+                if (run.ExitCode == -9)
+                {
+                    kills++;
+                    if (Directory.EnumerateFiles(uri, "*.partial", SearchOption.AllDirectories).Any()) midWrite++;
+                }
+                else
+                {
+                    Assert.That(run.ExitCode, Is.Zero, run.StdErr);
+                    finished = run;
+                }
+                await AssertEveryCommittedCheckpointVerifies(store);
+                if (run.Summary is { } summary)
+                {
+                    Assert.That(summary.ResumedFromStep, Is.EqualTo(committedBefore), "a restart resumes from the newest committed checkpoint");
+                }
             }
-            else
-            {
-                Assert.That(run.ExitCode, Is.Zero, run.StdErr);
-                finished = run;
-            }
-            await AssertEveryCommittedCheckpointVerifies(store);
-            if (run.Summary is { } summary)
-            {
-                Assert.That(summary.ResumedFromStep, Is.EqualTo(committedBefore), "a restart resumes from the newest committed checkpoint");
-            }
+            Assert.That(finished.Summary!.FinalStateSha256, Is.EqualTo(straight.Summary!.FinalStateSha256), $"series {series}");
         }
-        Assert.That(kills, Is.EqualTo(Kills));
-        TestContext.Out.WriteLine($"{kills} kills survived in {restarts} runs; {midWrite} of them interrupted an object write");
-        Assert.That(finished.Summary!.FinalStateSha256, Is.EqualTo(straight.Summary!.FinalStateSha256));
+        TestContext.Out.WriteLine($"{kills} kills survived in {restarts} runs over {series} series; {midWrite} of them interrupted an object write");
     }
 
     private static async Task<long?> NewestCommittedAsync(ICheckpointStore store)
