@@ -7,4 +7,9 @@ namespace SpotCheckpoint.Cli;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
     NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(SimulationReport))]
+[JsonSerializable(typeof(LsReport))]
+[JsonSerializable(typeof(InspectReport))]
+[JsonSerializable(typeof(VerifyReport))]
+[JsonSerializable(typeof(PruneReport))]
+[JsonSerializable(typeof(CopyReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -104,8 +104,13 @@ public sealed class NoticeHub : IAsyncDisposable
         Raise(new TerminationNotice(NoticeProviders.Custom, NoticeKind.Termination, reason, now + timeLeft, now));
     }
 
-    /// <summary>Starts every source (once). A source that throws is logged and ignored.</summary>
-    internal void Start()
+    /// <summary>
+    /// Starts watching every source now (once; later calls do nothing). A checkpointer starts them itself with its
+    /// first <see cref="Checkpointer.ResumeAsync"/>, <see cref="Checkpointer.Step"/> or
+    /// <see cref="Checkpointer.CheckpointAsync"/> call; call this to watch from an earlier moment, such as host
+    /// start-up. Registration stays open. A source that throws is logged and ignored.
+    /// </summary>
+    public void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
         var running = new List<Task>();

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using HostedTrainer;
+
+// Configuration: appsettings.json (next to the program), then environment variables (SpotCheckpoint__RunId=…,
+// Training__Steps=…), then the command line (--SpotCheckpoint:RunId=…). Relative paths are relative to the working
+// directory.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+
+// SpotCheckpoint from the "SpotCheckpoint" section, validated at start-up; host shutdown (SIGTERM, Ctrl-C) becomes a
+// termination notice. The host waits for the emergency checkpoint as long as its ShutdownTimeout allows, so give it
+// the time the notice announces.
+builder.Services.AddSpotCheckpoint(builder.Configuration);
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout =
+    builder.Configuration.GetValue<TimeSpan?>("SpotCheckpoint:Notices:HostShutdownTimeLeft") ?? TimeSpan.FromSeconds(30));
+
+builder.Services.Configure<TrainingOptions>(builder.Configuration.GetSection("Training"));
+builder.Services.AddHostedService<TrainingService>();
+
+await builder.Build().RunAsync();
+return Environment.ExitCode;

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace SpotCheckpoint.Hosting;
+
+/// <summary>
+/// Starts notice polling with the host, turns <see cref="IHostApplicationLifetime.ApplicationStopping"/> into a
+/// termination notice, and holds the host's shutdown until the emergency checkpoint that notice causes has
+/// committed — or until the training loop ended without one, or the host's shutdown timeout ran out.
+/// </summary>
+internal sealed class SpotCheckpointHostedService : IHostedService
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    private readonly IServiceProvider _services;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly NoticeSettings _notices;
+    private readonly ILogger _logger;
+    private Checkpointer? _checkpointer;
+    private CancellationTokenRegistration _stopping;
+
+    public SpotCheckpointHostedService(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<SpotCheckpointOptions> options, ILogger<SpotCheckpointHostedService>? logger = null)
+    {
+        _services = services;
+        _lifetime = lifetime;
+        _notices = options.Value.Notices;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var checkpointer = _checkpointer = _services.GetRequiredService<Checkpointer>();
+        checkpointer.Notices.Start();
+        if (_notices.HostShutdown) _stopping = _lifetime.ApplicationStopping.Register(OnStopping);
+        HostingLog.Started(_logger, checkpointer.RunId, checkpointer.Store.Description, _notices.HostShutdown);
+        return Task.CompletedTask;
+    }
+
+    private void OnStopping()
+    {
+        HostingLog.HostStopping(_logger, _notices.HostShutdownTimeLeft.TotalSeconds);
+        _checkpointer!.Notices.RequestTermination("host shutdown", _notices.HostShutdownTimeLeft);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.DisposeAsync().ConfigureAwait(false);
+        if (_checkpointer is not { } checkpointer || !checkpointer.Notices.TerminationPending) return;
+
+        // The training loops: every BackgroundService of the host still running (this service is not one).
+        var training = _services.GetServices<IHostedService>().OfType<BackgroundService>()
+            .Select(s => s.ExecuteTask).OfType<Task>().Where(t => !t.IsCompleted).ToArray();
+        var trainingDone = Task.WhenAll(training);
+        bool logged = false;
+        try
+        {
+            while (true)
+            {
+                if (checkpointer.EmergencyCheckpoint is { } emergency)
+                {
+                    if (!emergency.IsCompleted && !logged) HostingLog.Waiting(_logger, checkpointer.RunId);
+                    var result = await emergency.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    if (result.Committed) HostingLog.Committed(_logger, checkpointer.RunId, result.Checkpoint!.Step);
+                    else HostingLog.Failed(_logger, checkpointer.RunId, result.Error);
+                    return;
+                }
+                if (trainingDone.IsCompleted)
+                {
+                    // The loop may have taken the emergency checkpoint just before it ended.
+                    if (checkpointer.EmergencyCheckpoint is not null) continue;
+                    HostingLog.NothingToWaitFor(_logger, checkpointer.RunId, checkpointer.CurrentStep);
+                    return;
+                }
+                if (!logged)
+                {
+                    HostingLog.Waiting(_logger, checkpointer.RunId);
+                    logged = true;
+                }
+                await Task.WhenAny(trainingDone, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            HostingLog.TimedOut(_logger, checkpointer.RunId, checkpointer.CurrentStep);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Reflection;
+using System.Text.Json;
+using System.Xml.Linq;
+
+namespace SpotCheckpoint.Packaging.Tests;
+
+/// <summary>
+/// Packs every project under src/ (the way <c>dotnet pack -c Release -o DIR</c> does, into a private feed folder and
+/// with a version no other feed has), checks what each package carries, then builds and runs a consumer project
+/// that gets the packages from that folder only, and installs and runs the spotckpt tool from it. The build output
+/// goes to a temporary artifacts folder, so the repository's own bin/ and obj/ are never touched. Restores use the
+/// normal NuGet cache; the packages of this version are removed from it afterwards.
+/// </summary>
+[TestFixture, NonParallelizable, Category("Packaging")]
+public sealed class PackAndConsumeTests
+{
+    private static readonly TimeSpan Slow = TimeSpan.FromMinutes(15);
+    private string _root = null!;
+    private string _work = null!;
+    private string _feed = null!;
+    private string _version = null!;
+    private List<string> _projects = null!;
+
+    [OneTimeSetUp]
+    public async Task PackEverything()
+    {
+        _root = typeof(PackAndConsumeTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "RepositoryRoot").Value!;
+        _work = Path.Combine(Path.GetTempPath(), "spotckpt-pack-tests", Guid.NewGuid().ToString("N"));
+        _feed = Path.Combine(_work, "feed");
+        Directory.CreateDirectory(_feed);
+        _version = "0.0.0-packtest." + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) + "." + Random.Shared.Next(1000, 9999).ToString(CultureInfo.InvariantCulture);
+
+        // Every project under src/ is a package (provider packages join by being there).
+        _projects = Directory.EnumerateFiles(Path.Combine(_root, "src"), "*.csproj", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        var solution = Path.Combine(_work, "packages.slnx");
+        await File.WriteAllTextAsync(solution, new XElement("Solution",
+            _projects.Select(p => new XElement("Project", new XAttribute("Path", Path.GetRelativePath(_work, p))))).ToString());
+
+        await DotnetProcess.RunAsync(DotnetProcess.Dotnet,
+            $"pack \"{solution}\" -c Release -o \"{_feed}\" -p:Version={_version} -p:UseArtifactsOutput=true -p:ArtifactsPath=\"{Path.Combine(_work, "artifacts")}\" -nodeReuse:false --disable-build-servers",
+            _work, Slow);
+    }
+
+    [OneTimeTearDown]
+    public void CleanUp()
+    {
+        // Only the packages of this test's version leave the NuGet cache.
+        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        foreach (var id in PackageIds())
+        {
+            var folder = Path.Combine(cache, id.ToLowerInvariant(), _version);
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        }
+        try { Directory.Delete(_work, recursive: true); }
+        catch (IOException) { }
+    }
+
+    private IEnumerable<string> PackageIds() => _projects.Select(p => Path.GetFileNameWithoutExtension(p));
+
+    private string Package(string id, string extension = "nupkg") => Path.Combine(_feed, $"{id}.{_version}.{extension}");
+
+    private static XElement Nuspec(ZipArchive package)
+    {
+        var entry = package.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal) && !e.FullName.Contains('/'));
+        using var stream = entry.Open();
+        return XElement.Load(stream);
+    }
+
+    private static IEnumerable<string> Dependencies(XElement nuspec) =>
+        nuspec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).Distinct();
+
+    [Test]
+    public void Every_project_under_src_becomes_a_package_with_symbols_and_nothing_else_does()
+    {
+        var expected = PackageIds().Select(id => Path.GetFileName(Package(id))).Concat(PackageIds().Select(id => Path.GetFileName(Package(id, "snupkg"))));
+        Assert.That(Directory.EnumerateFiles(_feed).Select(Path.GetFileName), Is.EquivalentTo(expected));
+    }
+
+    [Test]
+    public void Every_package_carries_a_readme_the_license_and_the_repository()
+    {
+        foreach (var id in PackageIds())
+        {
+            using var package = ZipFile.OpenRead(Package(id));
+            var nuspec = Nuspec(package);
+            string? Meta(string name) => nuspec.Descendants().FirstOrDefault(e => e.Name.LocalName == name)?.Value;
+            Assert.Multiple(() =>
+            {
+                Assert.That(Meta("readme"), Is.EqualTo("README.md"), id);
+                Assert.That(package.GetEntry("README.md"), Is.Not.Null, id);
+                Assert.That(Meta("license"), Is.EqualTo("MIT"), id);
+                Assert.That(Meta("description"), Is.Not.Empty, id);
+                Assert.That(nuspec.Descendants().Single(e => e.Name.LocalName == "repository").Attribute("url")?.Value, Does.StartWith("https://"), id);
+            });
+            using var symbols = ZipFile.OpenRead(Package(id, "snupkg"));
+            Assert.That(symbols.Entries.Any(e => e.FullName.EndsWith($"/{id}.pdb", StringComparison.Ordinal)), Is.True, $"{id}.snupkg holds {id}.pdb");
+        }
+    }
+
+    [Test]
+    public void Libraries_ship_for_net8_and_net10_with_xml_docs()
+    {
+        foreach (var id in PackageIds().Where(id => id != "SpotCheckpoint.Cli"))
+        {
+            using var package = ZipFile.OpenRead(Package(id));
+            foreach (var tfm in new[] { "net8.0", "net10.0" })
+            {
+                Assert.That(package.GetEntry($"lib/{tfm}/{id}.dll"), Is.Not.Null, $"{id} {tfm}");
+                Assert.That(package.GetEntry($"lib/{tfm}/{id}.xml"), Is.Not.Null, $"{id} {tfm} XML docs");
+            }
+        }
+    }
+
+    [Test]
+    public void The_core_pulls_no_cloud_sdk_and_the_packages_built_on_it_keep_its_load_fix()
+    {
+        using (var core = ZipFile.OpenRead(Package("SpotCheckpoint")))
+        {
+            Assert.That(Dependencies(Nuspec(core)), Is.EquivalentTo(new[] { "TorchSharp", "System.IO.Hashing", "Microsoft.Extensions.Logging.Abstractions" }));
+            Assert.That(core.GetEntry("buildTransitive/SpotCheckpoint.targets"), Is.Not.Null);
+        }
+        foreach (var id in PackageIds().Where(id => id is not "SpotCheckpoint" and not "SpotCheckpoint.Cli"))
+        {
+            using var package = ZipFile.OpenRead(Package(id));
+            var onCore = Nuspec(package).Descendants().Where(e => e.Name.LocalName == "dependency" && e.Attribute("id")?.Value == "SpotCheckpoint").ToList();
+            Assert.That(onCore, Is.Not.Empty, id);
+            Assert.That(onCore.Select(e => e.Attribute("version")!.Value), Is.All.EqualTo(_version), id);
+            Assert.That(onCore.Select(e => e.Attribute("exclude")?.Value ?? ""), Is.All.Not.Contains("Build"), $"{id} must pass the core's build assets on");
+        }
+    }
+
+    [Test]
+    public void The_cli_is_a_dotnet_tool_named_spotckpt()
+    {
+        using var package = ZipFile.OpenRead(Package("SpotCheckpoint.Cli"));
+        Assert.That(Nuspec(package).Descendants().Single(e => e.Name.LocalName == "packageType").Attribute("name")!.Value, Is.EqualTo("DotnetTool"));
+        var settings = package.Entries.Single(e => e.FullName.EndsWith("/DotnetToolSettings.xml", StringComparison.Ordinal));
+        using var stream = settings.Open();
+        Assert.That(XElement.Load(stream).Descendants().Single(e => e.Name.LocalName == "Command").Attribute("Name")!.Value, Is.EqualTo("spotckpt"));
+    }
+
+    [Test]
+    public async Task A_consumer_using_the_packages_from_the_folder_checkpoints_resumes_and_the_tool_lists_it()
+    {
+        var consumer = Path.Combine(_work, "consumer");
+        Directory.CreateDirectory(consumer);
+        // The local folder comes on top of the default source; only it has this version.
+        await File.WriteAllTextAsync(Path.Combine(consumer, "nuget.config"), new XElement("configuration",
+            new XElement("packageSources", new XElement("add", new XAttribute("key", "spotcheckpoint-packtest"), new XAttribute("value", _feed))))
+            .ToString());
+        // The libraries built on the core are referenced directly; the core comes with them, as for a real user.
+        var references = PackageIds().Where(id => id is not "SpotCheckpoint" and not "SpotCheckpoint.Cli")
+            .Select(id => new XElement("PackageReference", new XAttribute("Include", id), new XAttribute("Version", _version)))
+            .Append(new XElement("PackageReference", new XAttribute("Include", "TorchSharp-cpu"), new XAttribute("Version", "0.107.0")))
+            .Append(new XElement("PackageReference", new XAttribute("Include", "Microsoft.Extensions.Hosting"), new XAttribute("Version", "10.0.0")));
+        await File.WriteAllTextAsync(Path.Combine(consumer, "Consumer.csproj"), new XElement("Project", new XAttribute("Sdk", "Microsoft.NET.Sdk"),
+            new XElement("PropertyGroup",
+                new XElement("OutputType", "Exe"), new XElement("TargetFramework", "net10.0"), new XElement("Nullable", "enable"),
+                new XElement("ImplicitUsings", "enable")),
+            new XElement("ItemGroup", references)).ToString());
+        await File.WriteAllTextAsync(Path.Combine(consumer, "Program.cs"), ConsumerProgram);
+
+        await DotnetProcess.RunAsync(DotnetProcess.Dotnet, "build -c Release -nodeReuse:false --disable-build-servers", consumer, Slow);
+        var checkpoints = Path.Combine(_work, "checkpoints");
+        var run = await DotnetProcess.RunAsync(DotnetProcess.Dotnet, $"bin/Release/net10.0/Consumer.dll \"{checkpoints}\"", consumer, TimeSpan.FromMinutes(3));
+        Assert.That(run, Does.Contain("resumed step 10 with the same state"));
+
+        var tools = Path.Combine(_work, "tools");
+        await DotnetProcess.RunAsync(DotnetProcess.Dotnet,
+            $"tool install SpotCheckpoint.Cli --version {_version} --tool-path \"{tools}\" --add-source \"{_feed}\"", _work, TimeSpan.FromMinutes(5));
+        var listed = await DotnetProcess.RunAsync(Path.Combine(tools, "spotckpt"), $"ls \"{Path.Combine(checkpoints, "consumer")}\" --json", _work, TimeSpan.FromMinutes(2));
+        using var json = JsonDocument.Parse(listed);
+        Assert.That(json.RootElement.GetProperty("checkpoints").EnumerateArray().Select(e => (e.GetProperty("step").GetInt64(), e.GetProperty("state").GetString())),
+            Is.EqualTo(new[] { (10L, "ok"), (5L, "ok") }));
+        await DotnetProcess.RunAsync(Path.Combine(tools, "spotckpt"), $"verify \"{Path.Combine(checkpoints, "consumer")}\" --all", _work, TimeSpan.FromMinutes(2));
+    }
+
+    private const string ConsumerProgram = """
+        using Microsoft.Extensions.DependencyInjection;
+        using Microsoft.Extensions.Hosting;
+        using SpotCheckpoint;
+        using SpotCheckpoint.Scheduling;
+        using TorchSharp;
+        using static TorchSharp.torch;
+
+        var directory = args[0];
+        random.manual_seed(1);
+        string trained;
+        using (var model = nn.Linear(4, 2))
+        using (var optimizer = optim.Adam(model.parameters(), lr: 0.01))
+        {
+            await using var checkpointer = Checkpointer.Create(directory, o => { o.RunId = "consumer"; o.Policy = CheckpointPolicy.EverySteps(5); })
+                .AddModule("model", model).AddOptimizer("optimizer", optimizer);
+            await checkpointer.ResumeAsync();
+            for (long step = 1; step <= 10; step++)
+            {
+                using (NewDisposeScope())
+                {
+                    optimizer.zero_grad();
+                    model.forward(randn(8, 4)).sum().backward();
+                    optimizer.step();
+                }
+                checkpointer.Step(step);
+            }
+            await checkpointer.FlushAsync();
+            trained = checkpointer.ComputeStateSha256();
+        }
+
+        // The same run, resumed through the hosting package.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSpotCheckpoint(o => { o.Location = directory; o.RunId = "consumer"; });
+        using var host = builder.Build();
+        await host.StartAsync();
+        using var model2 = nn.Linear(4, 2);
+        using var optimizer2 = optim.Adam(model2.parameters(), lr: 0.01);
+        var resumed = host.Services.GetRequiredService<Checkpointer>().AddModule("model", model2).AddOptimizer("optimizer", optimizer2);
+        var result = await resumed.ResumeAsync();
+        bool same = resumed.ComputeStateSha256() == trained;
+        await host.StopAsync();
+        Console.WriteLine($"resumed step {result.Step} with {(same ? "the same" : "a different")} state");
+        return same && result.Step == 10 ? 0 : 1;
+        """;
+}
