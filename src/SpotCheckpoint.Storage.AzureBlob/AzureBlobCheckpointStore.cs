@@ -107,12 +107,12 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
         }
         catch (CheckpointStoreException ex) when (ex.InnerException is RequestFailedException { Status: 409 or 412 })
         {
+            // Our own earlier attempt may have landed before its answer was lost (the SDK retries with the same condition).
+            if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) == true) return;
             StoreLog.CommitConflict(_logger, key, Description);
             throw new CheckpointConflictException(key);
         }
-        var stored = new byte[content.Length + 1];
-        int read = await ReadAsync(key, 0, stored, cancellationToken).ConfigureAwait(false);
-        if (read != content.Length || !stored.AsSpan(0, read).SequenceEqual(content.Span))
+        if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) != true)
         {
             StoreLog.CommitConflict(_logger, key, Description);
             throw new CheckpointConflictException(key);

@@ -94,21 +94,22 @@ public sealed class GcsCheckpointStore : ICheckpointStore
     {
         var name = Location.NameOf(key);
         // Emulators ignore ifGenerationMatch=0: look first, so that an existing commit is never replaced.
-        if (await GetLengthAsync(key, cancellationToken).ConfigureAwait(false) is not null)
+        if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) is { } holds)
+        {
+            if (holds) return;
             throw Conflict(key);
-        var upload = new GcsResumableUpload(this, key, name, ifAbsent: true);
+        }
         try
         {
-            await upload.SendAsync(content, isLast: true, cancellationToken).ConfigureAwait(false);
+            await new GcsResumableUpload(this, key, name, ifAbsent: true).SendAsync(content, isLast: true, cancellationToken).ConfigureAwait(false);
         }
         catch (CheckpointConflictException)
         {
-            StoreLog.CommitConflict(_logger, key, Description);
-            throw;
+            // Our own earlier attempt may have landed before its answer was lost.
+            if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) == true) return;
+            throw Conflict(key);
         }
-        var stored = new byte[content.Length + 1];
-        int read = await ReadAsync(key, 0, stored, cancellationToken).ConfigureAwait(false);
-        if (read != content.Length || !stored.AsSpan(0, read).SequenceEqual(content.Span))
+        if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) != true)
             throw Conflict(key);
     }
 

@@ -83,8 +83,11 @@ public sealed class S3CheckpointStore : ICheckpointStore
     {
         var name = Location.NameOf(key);
         // Stores that ignore If-None-Match would overwrite: look first, so that an existing commit is never replaced.
-        if (await GetLengthAsync(key, cancellationToken).ConfigureAwait(false) is not null)
+        if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) is { } holds)
+        {
+            if (holds) return;
             throw Conflict(key);
+        }
         var md5 = System.Security.Cryptography.MD5.HashData(content.Span);
         try
         {
@@ -99,13 +102,13 @@ public sealed class S3CheckpointStore : ICheckpointStore
         }
         catch (CheckpointStoreException ex) when (ex.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.PreconditionFailed })
         {
+            // Our own earlier attempt may have landed before its answer was lost.
+            if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) == true) return;
             throw Conflict(key);
         }
 
         // Read back: proves the bytes arrived intact, and catches a store that let another writer overwrite ours.
-        var stored = new byte[content.Length + 1];
-        int read = await ReadAsync(key, 0, stored, cancellationToken).ConfigureAwait(false);
-        if (read != content.Length || !stored.AsSpan(0, read).SequenceEqual(content.Span))
+        if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) != true)
             throw Conflict(key);
     }
 
