@@ -145,9 +145,11 @@ public sealed class GcsCheckpointStore : ICheckpointStore
                     throw new IOException($"The store answered range {from}-{to} for '{key}' at offset {offset}.");
                 expected = to - from + 1;
             }
-            else if (offset == 0 && response.Content.Headers.ContentLength is { } whole && whole <= destination.Length)
+            else if (response.Content.Headers.ContentLength is { } whole && (offset >= whole || (offset == 0 && whole <= destination.Length)))
             {
-                expected = whole;
+                // The whole object came back: the range started at or past its end (nothing to read), or covered all of it.
+                expected = offset >= whole ? 0 : whole;
+                if (expected == 0) return 0;
             }
             else
             {

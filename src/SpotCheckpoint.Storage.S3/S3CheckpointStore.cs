@@ -155,6 +155,7 @@ public sealed class S3CheckpointStore : ICheckpointStore
         if (string.IsNullOrEmpty(range))
         {
             if (offset == 0 && response.ContentLength <= length) return (int)response.ContentLength;
+            if (offset >= response.ContentLength) return 0; // an unsatisfiable range answered with the whole (shorter) object
             throw new IOException($"The store ignored the byte range requested for '{key}'.");
         }
         var parts = range.Replace("bytes ", "", StringComparison.Ordinal).Split('-', '/');
@@ -220,7 +221,17 @@ public sealed class S3CheckpointStore : ICheckpointStore
         int removed = 0;
         while (true)
         {
-            var response = await Operation.RunAsync($"Listing incomplete uploads under '{prefix}'", token => _client.ListMultipartUploadsAsync(request, token), cancellationToken).ConfigureAwait(false);
+            ListMultipartUploadsResponse response;
+            try
+            {
+                response = await Operation.RunAsync($"Listing incomplete uploads under '{prefix}'", token => _client.ListMultipartUploadsAsync(request, token), cancellationToken).ConfigureAwait(false);
+            }
+            catch (CheckpointStoreException ex) when (ex.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.NotImplemented })
+            {
+                // Some S3-compatible stores cannot list uploads; writers abort their own, so only crashed ones stay.
+                StoreLog.CleanupUnsupported(_logger, Description);
+                return removed;
+            }
             foreach (var upload in response.MultipartUploads ?? [])
             {
                 if (upload.Initiated is { } initiated && initiated.ToUniversalTime() > cutoff) continue;

@@ -59,15 +59,18 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
 
     private Task<string> EnsureUploadAsync(CancellationToken cancellationToken)
     {
+        Task<string> upload;
         lock (_gate)
         {
-            return _upload ??= store.Operation.RunAsync($"Starting the upload of '{Key}'", async token =>
+            // Not cancelled with the writer: once started, the upload's id must be learned so that it can be aborted.
+            upload = _upload ??= store.Operation.RunAsync($"Starting the upload of '{Key}'", async token =>
             {
                 var response = await store.Client.InitiateMultipartUploadAsync(
                     new InitiateMultipartUploadRequest { BucketName = store.Location.Bucket, Key = name }, token).ConfigureAwait(false);
                 return response.UploadId;
-            }, cancellationToken);
+            }, CancellationToken.None);
         }
+        return upload.WaitAsync(cancellationToken);
     }
 
     protected override async Task CommitAsync(int partCount, long length, CancellationToken cancellationToken)
@@ -108,7 +111,7 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
         string? problem = null;
         if (metadata is null) problem = "the object is missing after its upload completed";
         else if (metadata.ContentLength != length) problem = $"the store holds {metadata.ContentLength} bytes, {length} were sent";
-        else if (store.Options.ChecksumMode == S3ChecksumMode.ContentMd5 && IsMd5ETag(metadata.ETag, partCount) &&
+        else if (store.Options.ChecksumMode == S3ChecksumMode.ContentMd5 && IsMd5ETag(metadata.ETag, _single ? 1 : partCount) &&
                  !string.Equals(metadata.ETag!.Trim('"'), expectedETag, StringComparison.OrdinalIgnoreCase))
             problem = $"the store's ETag {metadata.ETag} does not match the parts sent ({expectedETag})";
         if (problem is null)
@@ -122,24 +125,29 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
         throw new CheckpointCorruptException(Key, problem);
     }
 
-    // ETags are MD5-based unless the object is encrypted with KMS or SSE-C; only those can be checked.
+    // ETags follow S3's MD5 scheme (plain MD5 for one request, "md5-of-part-md5s-N" for multipart) unless the
+    // object is encrypted with KMS or SSE-C or the store uses a scheme of its own; only the S3 scheme can be checked.
     private static bool IsMd5ETag(string? etag, int partCount)
     {
         if (etag is null) return false;
         var value = etag.Trim('"');
         int dash = value.IndexOf('-', StringComparison.Ordinal);
         var hex = dash < 0 ? value : value[..dash];
-        return hex.Length == 32 && hex.All(Uri.IsHexDigit) && (dash < 0 || partCount > 1);
+        if (hex.Length != 32 || !hex.All(Uri.IsHexDigit)) return false;
+        return partCount == 1 ? dash < 0 : dash > 0 && value[(dash + 1)..] == partCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     protected override async Task AbortAsync(CancellationToken cancellationToken)
     {
         Task<string>? upload;
         lock (_gate) upload = _upload;
-        if (upload is null || !upload.IsCompletedSuccessfully) return;
+        if (upload is null) return;
+        string uploadId;
+        try { uploadId = await upload.WaitAsync(cancellationToken).ConfigureAwait(false); }
+        catch (CheckpointStoreException) { return; } // never started
         try
         {
-            await store.Client.AbortMultipartUploadAsync(store.Location.Bucket, name, upload.Result, cancellationToken).ConfigureAwait(false);
+            await store.Client.AbortMultipartUploadAsync(store.Location.Bucket, name, uploadId, cancellationToken).ConfigureAwait(false);
         }
         catch (AmazonS3Exception ex) when (ex.StatusCode == HttpStatusCode.NotFound) { }
     }

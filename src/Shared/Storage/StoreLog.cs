@@ -19,4 +19,7 @@ internal static partial class StoreLog
 
     [LoggerMessage(105, LogLevel.Error, "Verification of {Key} in {Store} failed after upload: {Problem}")]
     public static partial void VerificationFailed(ILogger logger, string key, string store, string problem);
+
+    [LoggerMessage(106, LogLevel.Warning, "{Store} cannot list incomplete uploads; uploads left by crashed writers stay until the store's own lifecycle rules remove them")]
+    public static partial void CleanupUnsupported(ILogger logger, string store);
 }

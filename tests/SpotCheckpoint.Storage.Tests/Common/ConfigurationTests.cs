@@ -102,11 +102,11 @@ public sealed class ConfigurationTests
     }
 
     [Test]
-    public void Dependency_injection_registers_one_store()
+    public async Task Dependency_injection_registers_one_store()
     {
         var services = new ServiceCollection();
         services.AddGcsCheckpointStore(o => { o.BucketName = "b"; o.EmulatorHost = "http://127.0.0.1:1"; });
-        using var provider = services.BuildServiceProvider();
+        await using var provider = services.BuildServiceProvider();
         Assert.That(provider.GetRequiredService<ICheckpointStore>(), Is.InstanceOf<GcsCheckpointStore>());
         Assert.Throws<ArgumentException>(() => new ServiceCollection().AddS3CheckpointStore(o => o.BucketName = ""));
     }

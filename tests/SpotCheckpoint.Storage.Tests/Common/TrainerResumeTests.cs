@@ -26,8 +26,8 @@ public sealed class TrainerResumeTests
     private static Dictionary<string, string> Environment(EmulatorEndpoints e) => new()
     {
         ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
-        ["AWS_ACCESS_KEY_ID"] = "spotckpt-test",
-        ["AWS_SECRET_ACCESS_KEY"] = "spotckpt-test",
+        ["AWS_ACCESS_KEY_ID"] = TestStores.S3rverKey,
+        ["AWS_SECRET_ACCESS_KEY"] = TestStores.S3rverKey,
         ["AWS_REGION"] = "us-east-1",
         // s3rver quirk (see TestStores): SDK checksums only where required; the store's Content-MD5 still applies.
         ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "WHEN_REQUIRED",
@@ -70,6 +70,6 @@ public sealed class TrainerResumeTests
         Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(15));
         Assert.That(second.Summary.FinalStep, Is.EqualTo(30));
         Assert.That(second.Summary.FinalStateSha256, Is.EqualTo(straight.Summary!.FinalStateSha256));
-        Assert.That(first.StdErr + second.StdErr, Does.Not.Contain("spotckpt-test").And.Not.Contain("AccountKey"), "no credentials in the output");
+        Assert.That(first.StdErr + second.StdErr, Does.Not.Contain(TestStores.S3rverKey).And.Not.Contain("AccountKey"), "no credentials in the output");
     }
 }

@@ -36,6 +36,9 @@ internal static class TestStores
 {
     public const int GcsEmulatorChunkSize = 128 << 20;
     public const long ShardBytes = 64L << 20;
+
+    /// <summary>s3rver accepts only its own well-known access key (any signature, given --allow-mismatched-signatures).</summary>
+    public const string S3rverKey = "S3RVER";
     private static int _containerCreated;
 
     public static ICheckpointStore Create(Provider provider, string prefix, string? endpoint = null, Action<object>? configure = null)
@@ -70,7 +73,7 @@ internal static class TestStores
         Prefix = prefix,
         ServiceUrl = endpoint ?? e.S3Endpoint,
         Region = "us-east-1",
-        Credentials = new BasicAWSCredentials("spotckpt-test", "spotckpt-test"),
+        Credentials = new BasicAWSCredentials(S3rverKey, S3rverKey),
         PartSize = 5 << 20,
         RequestTimeout = TimeSpan.FromSeconds(30),
         OperationTimeout = TimeSpan.FromSeconds(90),
