@@ -28,11 +28,11 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
 
     /// <summary>Creates a store over a container client you configured. Account and credential options are ignored.</summary>
     public AzureBlobCheckpointStore(BlobContainerClient container, AzureBlobStoreOptions options, ILoggerFactory? loggerFactory = null)
-        : this(Validated(options), container ?? throw new ArgumentNullException(nameof(container)), loggerFactory, true)
+        : this(Validated(options), container ?? throw new ArgumentNullException(nameof(container)), loggerFactory)
     {
     }
 
-    private AzureBlobCheckpointStore(AzureBlobStoreOptions options, BlobContainerClient container, ILoggerFactory? loggerFactory, bool _ = false)
+    private AzureBlobCheckpointStore(AzureBlobStoreOptions options, BlobContainerClient container, ILoggerFactory? loggerFactory)
     {
         Options = options;
         Container = container;
@@ -47,7 +47,7 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
     /// <summary>
     /// Registers the <c>az://</c> scheme and <c>https://*.blob.core.windows.net</c> addresses with
     /// <see cref="CheckpointStores"/>. <paramref name="configure"/> adjusts the options built from each URI.
-    /// Other https:// addresses are passed to whatever factory was registered for https before.
+    /// Other https:// hosts are refused with <see cref="ArgumentException"/>.
     /// </summary>
     public static void Register(Action<AzureBlobStoreOptions>? configure = null, ILoggerFactory? loggerFactory = null)
     {

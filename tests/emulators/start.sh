@@ -21,12 +21,14 @@ if ! cmp -s "$here/package-lock.json" "$here/node_modules/.spotckpt-lock.json" 2
   cp "$here/package-lock.json" "$here/node_modules/.spotckpt-lock.json"
 fi
 
-answers() { curl -s -o /dev/null --max-time 2 "$1"; }
+answers() { curl -s -o /dev/null --max-time 5 "$1"; }
+running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
-# start NAME URL COMMAND...: starts COMMAND in the background unless URL answers already.
+# start NAME URL COMMAND...: starts COMMAND in the background unless it runs already (a busy emulator may answer
+# slowly: a second instance on the same data would corrupt it) or something answers on URL.
 start() {
   local name="$1" url="$2"; shift 2
-  if answers "$url"; then return 0; fi
+  if running "$name" || answers "$url"; then return 0; fi
   (cd "$state" && nohup "$@" >"$state/$name.log" 2>&1 & echo $! >"$state/$name.pid")
 }
 
@@ -44,7 +46,7 @@ start gcs "$gcs_url" env TMPDIR="$state/gcs-tmp" node "$here/gcs.js" 127.0.0.1 "
 
 for name in azurite s3rver gcs; do
   url_var="${name}_url"; [ "$name" = s3rver ] && url_var=s3_url
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 240); do
     answers "${!url_var}" && continue 2
     sleep 0.5
   done
