@@ -101,7 +101,7 @@ public sealed class GcsCheckpointStore : ICheckpointStore
         }
         try
         {
-            await new GcsResumableUpload(this, key, name, ifAbsent: true).SendAsync(content, isLast: true, cancellationToken).ConfigureAwait(false);
+            await UploadSmallAsync(key, name, content, ifAbsent: true, cancellationToken).ConfigureAwait(false);
         }
         catch (CheckpointConflictException)
         {
@@ -112,6 +112,35 @@ public sealed class GcsCheckpointStore : ICheckpointStore
         if (await CommitCheck.HoldsAsync(this, key, content, cancellationToken).ConfigureAwait(false) != true)
             throw Conflict(key);
     }
+
+    /// <summary>
+    /// Uploads a small object in one request (metadata and bytes together), declaring its CRC32C and MD5 so that GCS
+    /// refuses a body that does not match: the object appears whole or not at all.
+    /// </summary>
+    private Task UploadSmallAsync(string key, string name, ReadOnlyMemory<byte> content, bool ifAbsent, CancellationToken cancellationToken) =>
+        Operation.RunAsync($"Uploading '{key}'", async token =>
+        {
+            var url = $"{UploadBase}b/{Uri.EscapeDataString(Location.Bucket)}/o?uploadType=multipart" + (ifAbsent ? "&ifGenerationMatch=0" : "");
+            var crc = new Crc32C();
+            crc.Append(content.Span);
+            var metadata = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["name"] = name,
+                ["contentType"] = "application/octet-stream",
+                ["crc32c"] = crc.ToBase64(),
+                ["md5Hash"] = Convert.ToBase64String(System.Security.Cryptography.MD5.HashData(content.Span)),
+            });
+            using var body = new MultipartContent("related", "spotcheckpoint-" + Guid.NewGuid().ToString("N"))
+            {
+                new StringContent(metadata, System.Text.Encoding.UTF8, "application/json"),
+                new ReadOnlyMemoryContent(content) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } },
+            };
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = body };
+            using var response = await Http.SendAsync(request, token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.PreconditionFailed) throw new CheckpointConflictException(key);
+            if (!response.IsSuccessStatusCode)
+                throw new GcsHttpException(response.StatusCode, $"The store answered {(int)response.StatusCode} {response.ReasonPhrase} uploading '{key}'.");
+        }, cancellationToken);
 
     private CheckpointConflictException Conflict(string key)
     {

@@ -23,12 +23,14 @@ fi
 
 answers() { curl -s -o /dev/null --max-time 5 "$1"; }
 running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+listening() { (echo >"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
 
-# start NAME URL COMMAND...: starts COMMAND in the background unless it runs already (a busy emulator may answer
-# slowly: a second instance on the same data would corrupt it) or something answers on URL.
+# start NAME PORT COMMAND...: starts COMMAND in the background unless it runs already or its port is taken. A busy
+# emulator can be slow to answer HTTP, and a second instance would wipe the first one's data as it starts, so the
+# test is the process and the listening port, never an HTTP answer.
 start() {
-  local name="$1" url="$2"; shift 2
-  if running "$name" || answers "$url"; then return 0; fi
+  local name="$1" port="$2"; shift 2
+  if running "$name" || listening "$port"; then return 0; fi
   (cd "$state" && nohup "$@" >"$state/$name.log" 2>&1 & echo $! >"$state/$name.pid")
 }
 
@@ -37,12 +39,12 @@ s3_url="http://127.0.0.1:$s3_port/"
 gcs_url="http://127.0.0.1:$gcs_port/storage/v1/b/$bucket/o"
 
 mkdir -p "$state/azurite" "$state/s3rver" "$state/gcs-tmp"
-start azurite "$azurite_url" node "$here/node_modules/azurite/dist/src/blob/main.js" \
+start azurite "$azurite_port" node "$here/node_modules/azurite/dist/src/blob/main.js" \
   --blobHost 127.0.0.1 --blobPort "$azurite_port" --location "$state/azurite" \
   --skipApiVersionCheck --disableTelemetry --loose --silent
-start s3rver "$s3_url" node "$here/s3rver.js" -d "$state/s3rver" -a 127.0.0.1 -p "$s3_port" \
+start s3rver "$s3_port" node "$here/s3rver.js" -d "$state/s3rver" -a 127.0.0.1 -p "$s3_port" \
   --allow-mismatched-signatures --silent --configure-bucket "$bucket"
-start gcs "$gcs_url" env TMPDIR="$state/gcs-tmp" node "$here/gcs.js" 127.0.0.1 "$gcs_port"
+start gcs "$gcs_port" env TMPDIR="$state/gcs-tmp" node "$here/gcs.js" 127.0.0.1 "$gcs_port"
 
 for name in azurite s3rver gcs; do
   url_var="${name}_url"; [ "$name" = s3rver ] && url_var=s3_url

@@ -13,5 +13,10 @@ for name in azurite s3rver gcs; do
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
+  # Data goes only with the process that used it.
+  case "$name" in
+    gcs) rm -rf "$state/gcs-tmp" ;;
+    *) rm -rf "${state:?}/$name" ;;
+  esac
 done
-rm -rf "$state/azurite" "$state/s3rver" "$state/gcs-tmp" "$state/endpoints.env"
+rm -f "$state/endpoints.env"

@@ -91,7 +91,9 @@ internal abstract class PartedObjectWriter : CheckpointObjectWriter
     {
         if (_disposed) return;
         _disposed = true;
-        if (!_completed) await _abort.CancelAsync().ConfigureAwait(false);
+        // Parts still on the wire finish first (each is bounded by the operation timeout): a request cancelled on the
+        // client can still land on the server after the abort and leave an orphan behind. After a failure the other
+        // parts were cancelled already, so there is nothing to wait for.
         await DrainAsync().ConfigureAwait(false);
         if (_current is not null)
         {
