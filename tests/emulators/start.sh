@@ -31,7 +31,9 @@ listening() { (echo >"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
 start() {
   local name="$1" port="$2"; shift 2
   if running "$name" || listening "$port"; then return 0; fi
-  (cd "$state" && nohup "$@" >"$state/$name.log" 2>&1 & echo $! >"$state/$name.pid")
+  # exec: the recorded id is the emulator's own, so that stop.sh ends exactly it.
+  (cd "$state" && exec nohup "$@" >"$state/$name.log" 2>&1) &
+  echo $! >"$state/$name.pid"
 }
 
 azurite_url="http://127.0.0.1:$azurite_port/devstoreaccount1?comp=list"
@@ -44,7 +46,7 @@ start azurite "$azurite_port" node "$here/node_modules/azurite/dist/src/blob/mai
   --skipApiVersionCheck --disableTelemetry --loose --silent
 start s3rver "$s3_port" node "$here/s3rver.js" -d "$state/s3rver" -a 127.0.0.1 -p "$s3_port" \
   --allow-mismatched-signatures --silent --configure-bucket "$bucket"
-start gcs "$gcs_port" env TMPDIR="$state/gcs-tmp" node "$here/gcs.js" 127.0.0.1 "$gcs_port"
+TMPDIR="$state/gcs-tmp" start gcs "$gcs_port" node "$here/gcs.js" 127.0.0.1 "$gcs_port"
 
 for name in azurite s3rver gcs; do
   url_var="${name}_url"; [ "$name" = s3rver ] && url_var=s3_url
