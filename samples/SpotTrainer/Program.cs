@@ -4,6 +4,9 @@ using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
+using SpotCheckpoint.Storage.AzureBlob;
+using SpotCheckpoint.Storage.Gcs;
+using SpotCheckpoint.Storage.S3;
 using SpotTrainer;
 using static TorchSharp.torch;
 
@@ -35,6 +38,12 @@ static async Task<int> RunAsync(TrainerOptions options)
         .AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; })
         .SetMinimumLevel(options.Quiet ? LogLevel.Warning : LogLevel.Information));
     var log = loggerFactory.CreateLogger("SpotTrainer");
+
+    // Object stores for --checkpoint-uri s3://, gs://, az:// and https://<account>.blob.core.windows.net/…;
+    // endpoints and credentials come from the SDKs' standard environment variables.
+    S3CheckpointStore.Register(loggerFactory: loggerFactory);
+    GcsCheckpointStore.Register(loggerFactory: loggerFactory);
+    AzureBlobCheckpointStore.Register(loggerFactory: loggerFactory);
 
     random.manual_seed(options.Seed);
     using var data = new SyntheticDataset(options.Seed, samples: 4096, options.BatchSize);

@@ -31,7 +31,8 @@ internal sealed class TrainerOptions
         Usage: SpotTrainer [options]
           --steps N               total schedule length in steps (default 200)
           --stop-at K             stop cleanly after committing a checkpoint at step K (exit 0)
-          --checkpoint-uri URI    where checkpoints go: a path or file:// URI (default ./checkpoints)
+          --checkpoint-uri URI    where checkpoints go: a path or file:// URI (default ./checkpoints), s3://bucket/prefix,
+                                  gs://bucket/prefix, az://container/prefix or https://<account>.blob.core.windows.net/container/prefix
           --run-id ID             run id; running again with the same id resumes (default demo)
           --seed S                seed for data, initial weights and dropout (default 42)
           --checkpoint-every N    checkpoint every N steps (default 50), or 'auto' for the adaptive (Young/Daly) schedule

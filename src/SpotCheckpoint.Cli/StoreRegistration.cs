@@ -1,4 +1,7 @@
 using Microsoft.Extensions.Logging;
+using SpotCheckpoint.Storage.AzureBlob;
+using SpotCheckpoint.Storage.Gcs;
+using SpotCheckpoint.Storage.S3;
 
 namespace SpotCheckpoint.Cli;
 
@@ -16,9 +19,9 @@ internal static class StoreRegistration
     public static void RegisterProviders(ILoggerFactory? loggerFactory = null)
     {
         if (Interlocked.Exchange(ref _registered, 1) != 0) return;
-        _ = loggerFactory;
-        // Store provider packages register their schemes here, one line each, with their endpoints and credentials
-        // taken from the SDKs' standard environment variables, for example:
-        //     S3CheckpointStore.Register(loggerFactory: loggerFactory);
+        // Endpoints and credentials come from the SDKs' standard environment variables (see docs/storage.md).
+        S3CheckpointStore.Register(loggerFactory: loggerFactory);
+        GcsCheckpointStore.Register(loggerFactory: loggerFactory);
+        AzureBlobCheckpointStore.Register(loggerFactory: loggerFactory);
     }
 }

@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json;
+
+namespace SpotCheckpoint.Storage.Tests.Common;
+
+/// <summary>Runs the sample trainer as a child process with a chosen environment (endpoints, credentials).</summary>
+internal static class TrainerProcess
+{
+    public static string DllPath { get; } = Path.GetFullPath(
+        typeof(TrainerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SpotTrainerPath").Value!);
+
+    public sealed record Outcome(int ExitCode, string StdErr, Summary? Summary);
+
+    public sealed record Summary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted);
+
+    public static async Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var summaryPath = Path.Combine(workDir, $"summary-{Guid.NewGuid():N}.json");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workDir,
+        };
+        // Nothing inherited may point an SDK at a real cloud; everything the child needs is set here.
+        foreach (var name in new[] { "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                     "AZURE_STORAGE_CONNECTION_STRING", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS" })
+            start.Environment.Remove(name);
+        start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+        start.ArgumentList.Add(DllPath);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.ArgumentList.Add("--summary-json");
+        start.ArgumentList.Add(summaryPath);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"SpotTrainer {string.Join(' ', args)} did not finish in 3 minutes");
+        }
+        Summary? summary = null;
+        if (File.Exists(summaryPath))
+        {
+            summary = JsonSerializer.Deserialize<Summary>(await File.ReadAllTextAsync(summaryPath),
+                new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+        }
+        await stdout;
+        return new Outcome(process.ExitCode, await stderr + await stdout, summary);
+    }
+}

@@ -1,0 +1,75 @@
+using SpotCheckpoint.Storage.Tests.Emulators;
+
+namespace SpotCheckpoint.Storage.Tests.Common;
+
+/// <summary>
+/// The sample trainer against each store through its --checkpoint-uri, configured only by the standard environment
+/// variables: stopped at K, resumed in a new process, it ends with the straight run's state hash.
+/// </summary>
+public sealed class TrainerResumeTests
+{
+    private string _work = "";
+
+    [SetUp]
+    public void CreateWorkDirectory()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "spotckpt-stores", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_work);
+    }
+
+    [TearDown]
+    public void DeleteWorkDirectory()
+    {
+        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
+    }
+
+    private static Dictionary<string, string> Environment(EmulatorEndpoints e) => new()
+    {
+        ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
+        ["AWS_ACCESS_KEY_ID"] = TestStores.S3rverKey,
+        ["AWS_SECRET_ACCESS_KEY"] = TestStores.S3rverKey,
+        ["AWS_REGION"] = "us-east-1",
+        // s3rver quirk (see TestStores): SDK checksums only where required; the store's Content-MD5 still applies.
+        ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "WHEN_REQUIRED",
+        ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "WHEN_REQUIRED",
+        ["AZURE_STORAGE_CONNECTION_STRING"] = e.AzureConnectionString,
+        ["STORAGE_EMULATOR_HOST"] = e.GcsEndpoint,
+    };
+
+    private static string[] Common(string uri) =>
+        ["--steps", "30", "--checkpoint-every", "10", "--model-mb", "0.5", "--seed", "11", "--quiet", "--checkpoint-uri", uri];
+
+    [TestCase("s3")]
+    [TestCase("gs")]
+    [TestCase("az")]
+    [TestCase("https")]
+    public async Task Stopped_and_resumed_against_the_store_ends_with_the_straight_runs_hash(string scheme)
+    {
+        var e = EmulatorEndpoints.Require();
+        if (scheme is "az" or "https") TestStores.AzureOptions(e, "x"); // creates the container
+        var env = Environment(e);
+        var prefix = TestStores.UniquePrefix("trainer");
+        var uri = scheme switch
+        {
+            "s3" => $"s3://{e.S3Bucket}/{prefix}",
+            "gs" => $"gs://{e.GcsBucket}/{prefix}",
+            "az" => $"az://{e.AzureContainer}/{prefix}",
+            // The account named in the address is the emulator's; its connection string supplies endpoint and key.
+            _ => $"https://devstoreaccount1.blob.core.windows.net/{e.AzureContainer}/{prefix}",
+        };
+
+        var straight = await TrainerProcess.RunAsync(_work, env, [.. Common(Path.Combine(_work, "straight")), "--run-id", "straight"]);
+        Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
+
+        var first = await TrainerProcess.RunAsync(_work, env, [.. Common(uri), "--stop-at", "15"]);
+        Assert.That(first.ExitCode, Is.Zero, first.StdErr);
+        Assert.That(first.Summary!.FinalStep, Is.EqualTo(15));
+
+        var second = await TrainerProcess.RunAsync(_work, env, Common(uri));
+        Assert.That(second.ExitCode, Is.Zero, second.StdErr);
+        Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(15));
+        Assert.That(second.Summary.FinalStep, Is.EqualTo(30));
+        Assert.That(second.Summary.FinalStateSha256, Is.EqualTo(straight.Summary!.FinalStateSha256));
+        Assert.That(first.StdErr + second.StdErr, Does.Not.Contain(TestStores.S3rverKey).And.Not.Contain("AccountKey"), "no credentials in the output");
+    }
+}

@@ -1,0 +1,179 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace SpotCheckpoint.Storage.Tests.Proxy;
+
+/// <summary>
+/// An HTTP proxy on 127.0.0.1 between a store's SDK and its emulator that injects faults (<see cref="FaultPlan"/>):
+/// resets, 503 SlowDown, 500, truncated bodies both ways, delays, and 412 answers to conditional creates.
+/// </summary>
+public sealed class FaultProxy : IAsyncDisposable
+{
+    private static readonly HashSet<string> HopHeaders = new(StringComparer.OrdinalIgnoreCase)
+        { "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Expect", "Host" };
+
+    private readonly WebApplication _app;
+    private readonly HttpClient _upstream;
+    private readonly Uri _target;
+
+    private FaultProxy(WebApplication app, Uri target)
+    {
+        _app = app;
+        _target = target;
+        _upstream = new HttpClient(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+        }) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    /// <summary>The plan in force; change it at any time.</summary>
+    public FaultPlan Plan { get; } = new();
+
+    /// <summary>The proxy's address, such as <c>http://127.0.0.1:41234</c>.</summary>
+    public Uri Address { get; private set; } = null!;
+
+    /// <summary>Starts a proxy forwarding to <paramref name="target"/> (scheme, host and port).</summary>
+    public static async Task<FaultProxy> StartAsync(Uri target)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0);
+            k.Limits.MaxRequestBodySize = null;
+            k.Limits.MinRequestBodyDataRate = null;
+        });
+        var app = builder.Build();
+        var proxy = new FaultProxy(app, target);
+        app.Run(proxy.HandleAsync);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        proxy.Address = new Uri(address);
+        return proxy;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (IsConditionalCreate(request) && Plan.TakeRefusal())
+        {
+            await DrainAsync(request);
+            context.Response.StatusCode = StatusCodes.Status412PreconditionFailed;
+            context.Response.ContentType = "application/xml";
+            await context.Response.WriteAsync("<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>");
+            return;
+        }
+
+        bool hasBody = request.ContentLength > 0;
+        var fault = Plan.Next(hasBody);
+        switch (fault)
+        {
+            case Fault.ResetBeforeStore:
+                context.Abort();
+                return;
+            case Fault.Throttle:
+                await DrainAsync(request);
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.ContentType = "application/xml";
+                await context.Response.WriteAsync("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+                return;
+            case Fault.ServerError:
+                await DrainAsync(request);
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                context.Response.ContentType = "application/xml";
+                await context.Response.WriteAsync("<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>");
+                return;
+            case Fault.Delay:
+                await Task.Delay(Plan.Delay);
+                break;
+        }
+
+        using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_target, request.Path.ToUriComponent() + request.QueryString.ToUriComponent()));
+        if (hasBody || request.Headers.TransferEncoding.Count > 0)
+        {
+            if (fault == Fault.TruncateRequest)
+            {
+                using var buffer = new MemoryStream();
+                await request.Body.CopyToAsync(buffer);
+                forward.Content = new ByteArrayContent(buffer.GetBuffer(), 0, (int)(buffer.Length / 2));
+            }
+            else
+            {
+                forward.Content = new StreamContent(request.Body);
+                if (request.ContentLength is { } length) forward.Content.Headers.ContentLength = length;
+            }
+        }
+        foreach (var (name, values) in request.Headers)
+        {
+            if (HopHeaders.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) continue;
+            if (!forward.Headers.TryAddWithoutValidation(name, values.ToArray()))
+                forward.Content?.Headers.TryAddWithoutValidation(name, values.ToArray());
+        }
+        // Keep the client's Host: emulators build URLs (such as resumable-session locations) from it.
+        forward.Headers.Host = request.Host.Value;
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return;
+        }
+        using (response)
+        {
+            if (fault == Fault.ResetAfterStore)
+            {
+                await response.Content.CopyToAsync(Stream.Null);
+                context.Abort();
+                return;
+            }
+            context.Response.StatusCode = (int)response.StatusCode;
+            foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
+            {
+                if (HopHeaders.Contains(name)) continue;
+                context.Response.Headers[name] = values.ToArray();
+            }
+            var body = await response.Content.ReadAsByteArrayAsync();
+            if (fault == Fault.TruncateResponse && body.Length > 0)
+            {
+                context.Response.ContentLength = body.Length;
+                await context.Response.Body.WriteAsync(body.AsMemory(0, body.Length / 2));
+                await context.Response.Body.FlushAsync();
+                context.Abort();
+                return;
+            }
+            if (fault == Fault.TruncateResponse)
+            {
+                context.Abort();
+                return;
+            }
+            if (response.Content.Headers.ContentLength is null && body.Length > 0) context.Response.ContentLength = body.Length;
+            await context.Response.Body.WriteAsync(body);
+        }
+    }
+
+    private static bool IsConditionalCreate(HttpRequest request) =>
+        request.Headers.IfNoneMatch == "*" ||
+        (request.Query.TryGetValue("ifGenerationMatch", out var generation) && generation == "0");
+
+    private static async Task DrainAsync(HttpRequest request) => await request.Body.CopyToAsync(Stream.Null);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _upstream.Dispose();
+    }
+}
