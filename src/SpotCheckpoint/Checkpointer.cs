@@ -214,9 +214,10 @@ public sealed partial class Checkpointer : IAsyncDisposable
                 failures.Add(ex);
                 Log.FallingBack(_logger, RunId, listing.Step, ex.Message);
             }
-            catch (Exception ex) when (ex is not (CheckpointException or OperationCanceledException or OutOfMemoryException))
+            catch (Exception ex) when (ex is CheckpointStoreException || ex is not (CheckpointException or OperationCanceledException or OutOfMemoryException))
             {
-                // Anything else a damaged checkpoint provokes (I/O errors, bad keys) also means "not usable".
+                // A read that failed (store errors, I/O errors, bad keys) also means "not usable"; such a checkpoint is
+                // kept, since the failure may be passing.
                 var corrupt = new CheckpointCorruptException(listing.ManifestKey, "an object could not be read: " + ex.Message, ex);
                 failures.Add(corrupt);
                 Log.FallingBack(_logger, RunId, listing.Step, corrupt.Message);

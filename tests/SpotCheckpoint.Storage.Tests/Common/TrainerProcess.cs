@@ -14,7 +14,11 @@ internal static class TrainerProcess
 
     public sealed record Summary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted);
 
-    public static async Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunAsync(workDir, environment, killAfter: null, args);
+
+    /// <summary>Runs the trainer; with <paramref name="killAfter"/> it is killed (SIGKILL) after that long (exit code -9).</summary>
+    public static async Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, TimeSpan? killAfter, params string[] args)
     {
         var summaryPath = Path.Combine(workDir, $"summary-{Guid.NewGuid():N}.json");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -36,7 +40,7 @@ internal static class TrainerProcess
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        using var timeout = new CancellationTokenSource(killAfter ?? TimeSpan.FromMinutes(3));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -44,7 +48,9 @@ internal static class TrainerProcess
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"SpotTrainer {string.Join(' ', args)} did not finish in 3 minutes");
+            await process.WaitForExitAsync();
+            if (killAfter is null) throw new TimeoutException($"SpotTrainer {string.Join(' ', args)} did not finish in 3 minutes");
+            return new Outcome(-9, await stderr + await stdout, null);
         }
         Summary? summary = null;
         if (File.Exists(summaryPath))
