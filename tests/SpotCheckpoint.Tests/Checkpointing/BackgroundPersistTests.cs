@@ -168,36 +168,19 @@ public class BackgroundPersistTests
     }
 
     /// <summary>A store whose first <c>failures</c> shard writes fail.</summary>
-    private sealed class FlakyStore(string root, int failures) : ICheckpointStore
+    private sealed class FlakyStore(string root, int failures) : DelegatingStore(root)
     {
-        private readonly LocalFileStore _inner = new(root);
         private int _left = failures;
-        public string Description => "flaky";
-        public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
-            Interlocked.Decrement(ref _left) >= 0 ? throw new IOException("connection reset (injected)") : _inner.OpenWriteAsync(key, cancellationToken);
-        public ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => _inner.CreateExclusiveAsync(key, content, cancellationToken);
-        public ValueTask<int> ReadAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) => _inner.ReadAsync(key, offset, destination, cancellationToken);
-        public ValueTask<long?> GetLengthAsync(string key, CancellationToken cancellationToken = default) => _inner.GetLengthAsync(key, cancellationToken);
-        public IAsyncEnumerable<StoredObject> ListAsync(string prefix, CancellationToken cancellationToken = default) => _inner.ListAsync(prefix, cancellationToken);
-        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => _inner.DeleteAsync(key, cancellationToken);
-        public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default) => _inner.CleanupIncompleteAsync(prefix, olderThan, cancellationToken);
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+
+        public override ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
+            Interlocked.Decrement(ref _left) >= 0 ? throw new IOException("connection reset (injected)") : Inner.OpenWriteAsync(key, cancellationToken);
     }
 
     /// <summary>A store whose shard writes fail half way.</summary>
-    private sealed class FailingStore(string root) : ICheckpointStore
+    private sealed class FailingStore(string root) : DelegatingStore(root)
     {
-        private readonly LocalFileStore _inner = new(root);
-        public string Description => "failing";
-        public async ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
-            new Failing(await _inner.OpenWriteAsync(key, cancellationToken));
-        public ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) => _inner.CreateExclusiveAsync(key, content, cancellationToken);
-        public ValueTask<int> ReadAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) => _inner.ReadAsync(key, offset, destination, cancellationToken);
-        public ValueTask<long?> GetLengthAsync(string key, CancellationToken cancellationToken = default) => _inner.GetLengthAsync(key, cancellationToken);
-        public IAsyncEnumerable<StoredObject> ListAsync(string prefix, CancellationToken cancellationToken = default) => _inner.ListAsync(prefix, cancellationToken);
-        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => _inner.DeleteAsync(key, cancellationToken);
-        public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default) => _inner.CleanupIncompleteAsync(prefix, olderThan, cancellationToken);
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
+        public override async ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
+            new Failing(await Inner.OpenWriteAsync(key, cancellationToken));
 
         private sealed class Failing(CheckpointObjectWriter inner) : CheckpointObjectWriter
         {

@@ -100,32 +100,4 @@ public class SpotCheckpointMetricsTests
         Assert.That(metrics.EstimatedSavings, Is.EqualTo(4 * 9 - 1.2 * 10).Within(1e-9));
         Assert.That(collector.Of("spotcheckpoint.cost.savings")[^1].Value, Is.EqualTo(24).Within(1e-9));
     }
-
-    /// <summary>A store whose writes always fail, as a full disk or a revoked credential would.</summary>
-    private sealed class ReadOnlyStore(string root) : ICheckpointStore
-    {
-        private readonly LocalFileStore _inner = new(root);
-
-        public string Description => "read-only:" + _inner.Description;
-
-        public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
-            throw new IOException("The store is read-only.");
-
-        public ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
-            throw new IOException("The store is read-only.");
-
-        public ValueTask<int> ReadAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
-            _inner.ReadAsync(key, offset, destination, cancellationToken);
-
-        public ValueTask<long?> GetLengthAsync(string key, CancellationToken cancellationToken = default) => _inner.GetLengthAsync(key, cancellationToken);
-
-        public IAsyncEnumerable<StoredObject> ListAsync(string prefix, CancellationToken cancellationToken = default) => _inner.ListAsync(prefix, cancellationToken);
-
-        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => _inner.DeleteAsync(key, cancellationToken);
-
-        public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default) =>
-            _inner.CleanupIncompleteAsync(prefix, olderThan, cancellationToken);
-
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
-    }
 }

@@ -161,7 +161,7 @@ public class EmergencyCheckpointTests
         using var dir = new TempDirectory();
         var log = new ListLogger();
         using var job = new TinyTraining("sgd", "step");
-        await using var ckpt = job.Attach(New(new FailingStore(dir.Path), log));
+        await using var ckpt = job.Attach(New(new ReadOnlyStore(dir.Path), log));
         await ckpt.ResumeAsync();
         job.TrainStep();
         ckpt.Notices.RequestTermination("test", TimeSpan.FromSeconds(30));
@@ -226,33 +226,5 @@ public class EmergencyCheckpointTests
         Assert.That(result.Committed, Is.True);
         Assert.That(result.Acknowledged, Is.False);
         Assert.That(azure.Approved, Is.Empty);
-    }
-
-    /// <summary>A store whose object writes fail.</summary>
-    private sealed class FailingStore(string root) : ICheckpointStore
-    {
-        private readonly LocalFileStore _inner = new(root);
-
-        public string Description => "failing";
-
-        public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
-            throw new IOException("disk on fire");
-
-        public ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
-            throw new IOException("disk on fire");
-
-        public ValueTask<int> ReadAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
-            _inner.ReadAsync(key, offset, destination, cancellationToken);
-
-        public ValueTask<long?> GetLengthAsync(string key, CancellationToken cancellationToken = default) => _inner.GetLengthAsync(key, cancellationToken);
-
-        public IAsyncEnumerable<StoredObject> ListAsync(string prefix, CancellationToken cancellationToken = default) => _inner.ListAsync(prefix, cancellationToken);
-
-        public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default) => _inner.DeleteAsync(key, cancellationToken);
-
-        public ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default) =>
-            _inner.CleanupIncompleteAsync(prefix, olderThan, cancellationToken);
-
-        public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 }
