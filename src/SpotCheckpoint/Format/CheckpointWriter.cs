@@ -14,8 +14,13 @@ internal static class CheckpointWriter
 {
     private const int ChunkBytes = 16 << 20;
 
+    /// <summary>
+    /// True only when a manifest exists at the step and fails verification. A refused create with no manifest in
+    /// sight is another writer committing right now: that is a conflict, never something to overwrite.
+    /// </summary>
     private static async Task<bool> IsCorruptAsync(ICheckpointStore store, string runId, long step, CancellationToken cancellationToken)
     {
+        if (await store.GetLengthAsync(StoreKeys.ManifestKey(runId, step), cancellationToken).ConfigureAwait(false) is null) return false;
         try
         {
             await CheckpointReader.OpenAsync(store, runId, step, cancellationToken).ConfigureAwait(false);
