@@ -28,24 +28,12 @@ public sealed class CrashConsistencyTests
 
     private static int Kills => int.TryParse(System.Environment.GetEnvironmentVariable("SPOTCKPT_CRASH_KILLS"), out var n) && n > 0 ? n : 4;
 
-    private static Dictionary<string, string> Environment(EmulatorEndpoints e) => new()
-    {
-        ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
-        ["AWS_ACCESS_KEY_ID"] = TestStores.S3rverKey,
-        ["AWS_SECRET_ACCESS_KEY"] = TestStores.S3rverKey,
-        ["AWS_REGION"] = "us-east-1",
-        // s3rver quirk (see TestStores): SDK checksums only where required; the store's Content-MD5 still applies.
-        ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "WHEN_REQUIRED",
-        ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "WHEN_REQUIRED",
-        ["AZURE_STORAGE_CONNECTION_STRING"] = e.AzureConnectionString,
-    };
-
     [TestCase(Provider.S3)]
     [TestCase(Provider.AzureBlob)]
     public async Task Random_kills_never_lose_committed_work_nor_change_the_result(Provider provider)
     {
         var e = EmulatorEndpoints.Require();
-        var env = Environment(e);
+        var env = TrainerProcess.EmulatorEnvironment(e);
         var prefix = TestStores.UniquePrefix("crash");
         await using var store = TestStores.Create(provider, prefix);
         var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";

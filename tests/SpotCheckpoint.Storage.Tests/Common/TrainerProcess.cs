@@ -10,6 +10,23 @@ internal static class TrainerProcess
     public static string DllPath { get; } = Path.GetFullPath(
         typeof(TrainerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SpotTrainerPath").Value!);
 
+    /// <summary>
+    /// The standard variables that point the trainer's stores at the emulators (and nowhere else): the S3, GCS and
+    /// Azure endpoints and the emulators' public development credentials.
+    /// </summary>
+    public static Dictionary<string, string> EmulatorEnvironment(Emulators.EmulatorEndpoints e) => new()
+    {
+        ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
+        ["AWS_ACCESS_KEY_ID"] = Emulators.TestStores.S3rverKey,
+        ["AWS_SECRET_ACCESS_KEY"] = Emulators.TestStores.S3rverKey,
+        ["AWS_REGION"] = "us-east-1",
+        // s3rver quirk (see TestStores): SDK checksums only where required; the store's Content-MD5 still applies.
+        ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "WHEN_REQUIRED",
+        ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "WHEN_REQUIRED",
+        ["AZURE_STORAGE_CONNECTION_STRING"] = e.AzureConnectionString,
+        ["STORAGE_EMULATOR_HOST"] = e.GcsEndpoint,
+    };
+
     public sealed record Outcome(int ExitCode, string StdErr, Summary? Summary);
 
     public sealed record Summary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted);

@@ -23,19 +23,6 @@ public sealed class TrainerResumeTests
         try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
     }
 
-    private static Dictionary<string, string> Environment(EmulatorEndpoints e) => new()
-    {
-        ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
-        ["AWS_ACCESS_KEY_ID"] = TestStores.S3rverKey,
-        ["AWS_SECRET_ACCESS_KEY"] = TestStores.S3rverKey,
-        ["AWS_REGION"] = "us-east-1",
-        // s3rver quirk (see TestStores): SDK checksums only where required; the store's Content-MD5 still applies.
-        ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "WHEN_REQUIRED",
-        ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "WHEN_REQUIRED",
-        ["AZURE_STORAGE_CONNECTION_STRING"] = e.AzureConnectionString,
-        ["STORAGE_EMULATOR_HOST"] = e.GcsEndpoint,
-    };
-
     private static string[] Common(string uri) =>
         ["--steps", "30", "--checkpoint-every", "10", "--model-mb", "0.5", "--seed", "11", "--quiet", "--checkpoint-uri", uri];
 
@@ -47,7 +34,7 @@ public sealed class TrainerResumeTests
     {
         var e = EmulatorEndpoints.Require();
         if (scheme is "az" or "https") TestStores.AzureOptions(e, "x"); // creates the container
-        var env = Environment(e);
+        var env = TrainerProcess.EmulatorEnvironment(e);
         var prefix = TestStores.UniquePrefix("trainer");
         var uri = scheme switch
         {
