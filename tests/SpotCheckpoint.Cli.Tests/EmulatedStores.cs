@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using Amazon.Runtime;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using SpotCheckpoint.Storage;
 
 namespace SpotCheckpoint.Cli.Tests;

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;

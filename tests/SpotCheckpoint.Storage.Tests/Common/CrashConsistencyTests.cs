@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using SpotCheckpoint.Format;
 using SpotCheckpoint.Storage.Tests.Emulators;
 

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
@@ -14,7 +15,7 @@ internal static class TrainerProcess
     /// The standard variables that point the trainer's stores at the emulators (and nowhere else): the S3, GCS and
     /// Azure endpoints and the emulators' public development credentials.
     /// </summary>
-    public static Dictionary<string, string> EmulatorEnvironment(Emulators.EmulatorEndpoints e) => new()
+    public static Dictionary<string, string> EmulatorEnvironment(EmulatorEndpoints e) => new()
     {
         ["AWS_ENDPOINT_URL_S3"] = e.S3Endpoint,
         ["AWS_ACCESS_KEY_ID"] = Emulators.TestStores.S3rverKey,

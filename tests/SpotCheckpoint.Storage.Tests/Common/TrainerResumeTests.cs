@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using SpotCheckpoint.Storage.Tests.Emulators;
 
 namespace SpotCheckpoint.Storage.Tests.Common;

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using SpotCheckpoint.Storage.Gcs;
 using SpotCheckpoint.Storage.Tests.Emulators;
 

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Testing;
 using Amazon.S3;
 using Amazon.S3.Model;
 using SpotCheckpoint.Storage.S3;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 
-namespace SpotCheckpoint.Cli.Tests;
+namespace SpotCheckpoint.Testing;
 
 /// <summary>
 /// Where the emulators answer. test.sh starts them (tests/emulators/start.sh) before the tests; run alone, the
@@ -20,7 +20,7 @@ internal sealed record EmulatorEndpoints(string S3Endpoint, string S3Bucket, str
     {
         var (endpoints, problem) = Cached.Value;
         if (endpoints is not null) return endpoints;
-        var message = $"Storage emulators are not available: {problem}. Run ./test.sh, or tests/emulators/start.sh first, for the s3, gs and az CLI tests.";
+        var message = $"Storage emulators are not available: {problem}. Run ./test.sh, or tests/emulators/start.sh first.";
         if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)) Assert.Fail(message);
         Assert.Inconclusive(message);
         throw new InvalidOperationException(message);
