@@ -79,7 +79,9 @@ internal sealed class TinyTrainingService(Checkpointer checkpointer, TrainingPro
                 step++;
                 checkpointer.Step(step);
                 probe.Reached(step);
-                if (checkpointer.StopRequested || stoppingToken.IsCancellationRequested) break;
+                // Only StopRequested: the host raises its shutdown notice before it cancels stoppingToken, so a loop
+                // that also broke on the token could leave between this Step and the notice, without a checkpoint.
+                if (checkpointer.StopRequested) break;
                 await Task.Delay(probe.StepDelay, CancellationToken.None);
             }
             probe.FinalStep = step;
