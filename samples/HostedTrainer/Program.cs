@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using HostedTrainer;
@@ -9,11 +8,9 @@ using HostedTrainer;
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
 // SpotCheckpoint from the "SpotCheckpoint" section, validated at start-up; host shutdown (SIGTERM, Ctrl-C) becomes a
-// termination notice. The host waits for the emergency checkpoint as long as its ShutdownTimeout allows, so give it
-// the time the notice announces.
+// termination notice announcing the host's shutdown timeout ("ShutdownTimeoutSeconds" in appsettings.json), which is
+// how long the host waits for the emergency checkpoint to commit.
 builder.Services.AddSpotCheckpoint(builder.Configuration);
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout =
-    builder.Configuration.GetValue<TimeSpan?>("SpotCheckpoint:Notices:HostShutdownTimeLeft") ?? TimeSpan.FromSeconds(30));
 
 builder.Services.Configure<TrainingOptions>(builder.Configuration.GetSection("Training"));
 builder.Services.AddHostedService<TrainingService>();

@@ -20,7 +20,7 @@ internal static partial class HostingLog
     [LoggerMessage(304, LogLevel.Error, "The emergency checkpoint of run {RunId} failed; a resumed run starts from its last committed checkpoint")]
     public static partial void Failed(ILogger logger, string runId, Exception? exception);
 
-    [LoggerMessage(305, LogLevel.Warning, "The host's shutdown timeout ran out before the emergency checkpoint of run {RunId} committed (training at step {Step}); raise HostOptions.ShutdownTimeout and SpotCheckpoint:Notices:HostShutdownTimeLeft")]
+    [LoggerMessage(305, LogLevel.Warning, "The host's shutdown timeout ran out before the emergency checkpoint of run {RunId} committed (training at step {Step}); raise HostOptions.ShutdownTimeout (ShutdownTimeoutSeconds)")]
     public static partial void TimedOut(ILogger logger, string runId, long step);
 
     [LoggerMessage(306, LogLevel.Debug, "Training of run {RunId} ended without an emergency checkpoint (at step {Step}); nothing to wait for")]

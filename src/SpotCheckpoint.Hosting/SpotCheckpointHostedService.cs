@@ -18,15 +18,18 @@ internal sealed class SpotCheckpointHostedService : IHostedService
     private readonly IServiceProvider _services;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly NoticeSettings _notices;
+    private readonly TimeSpan _shutdownTimeLeft;
     private readonly ILogger _logger;
     private Checkpointer? _checkpointer;
     private CancellationTokenRegistration _stopping;
 
-    public SpotCheckpointHostedService(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<SpotCheckpointOptions> options, ILogger<SpotCheckpointHostedService>? logger = null)
+    public SpotCheckpointHostedService(IServiceProvider services, IHostApplicationLifetime lifetime, IOptions<SpotCheckpointOptions> options, IOptions<HostOptions> hostOptions, ILogger<SpotCheckpointHostedService>? logger = null)
     {
         _services = services;
         _lifetime = lifetime;
         _notices = options.Value.Notices;
+        // The host waits at most its ShutdownTimeout for the hosted services to stop: that is the time really left.
+        _shutdownTimeLeft = _notices.HostShutdownTimeLeft ?? hostOptions.Value.ShutdownTimeout;
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
@@ -41,8 +44,8 @@ internal sealed class SpotCheckpointHostedService : IHostedService
 
     private void OnStopping()
     {
-        HostingLog.HostStopping(_logger, _notices.HostShutdownTimeLeft.TotalSeconds);
-        _checkpointer!.Notices.RequestTermination("host shutdown", _notices.HostShutdownTimeLeft);
+        HostingLog.HostStopping(_logger, _shutdownTimeLeft.TotalSeconds);
+        _checkpointer!.Notices.RequestTermination("host shutdown", _shutdownTimeLeft);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

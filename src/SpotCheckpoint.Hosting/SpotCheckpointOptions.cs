@@ -164,10 +164,11 @@ public sealed class NoticeSettings
     public bool HostShutdown { get; set; } = true;
 
     /// <summary>
-    /// The time left that a host-shutdown notice announces: set it to the host's
-    /// <c>HostOptions.ShutdownTimeout</c> (30 s by default), which bounds how long the host waits. Default 30 s.
+    /// The time left that a host-shutdown notice announces. Default null: the host's
+    /// <c>HostOptions.ShutdownTimeout</c> (30 s unless configured), which bounds how long the host waits for the
+    /// emergency checkpoint. Set it only to announce less than that timeout.
     /// </summary>
-    public TimeSpan HostShutdownTimeLeft { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan? HostShutdownTimeLeft { get; set; }
 }
 
 /// <summary>Prices for the cost estimate (<c>SpotCheckpoint:Cost</c>); set both or neither.</summary>

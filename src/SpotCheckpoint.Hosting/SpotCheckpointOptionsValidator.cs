@@ -40,7 +40,7 @@ internal sealed class SpotCheckpointOptionsValidator : IValidateOptions<SpotChec
         ValidatePolicy(options.Policy, Fail);
 
         if (options.Notices.SafetyMargin < TimeSpan.Zero) Fail("Notices:SafetyMargin", $"cannot be negative (found {options.Notices.SafetyMargin}).");
-        if (options.Notices.HostShutdownTimeLeft <= TimeSpan.Zero) Fail("Notices:HostShutdownTimeLeft", $"must be positive (found {options.Notices.HostShutdownTimeLeft}).");
+        if (options.Notices.HostShutdownTimeLeft is { } timeLeft && timeLeft <= TimeSpan.Zero) Fail("Notices:HostShutdownTimeLeft", $"must be positive (found {options.Notices.HostShutdownTimeLeft}).");
         if (!Enum.IsDefined(options.Notices.Cloud)) Fail("Notices:Cloud", "must be None, Auto, Aws, Gcp or Azure.");
 
         var cost = options.Cost;

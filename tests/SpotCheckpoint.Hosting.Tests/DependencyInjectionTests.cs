@@ -155,6 +155,38 @@ public sealed class DependencyInjectionTests
     }
 
     [Test]
+    public async Task Host_shutdown_announces_the_hosts_shutdown_timeout_by_default()
+    {
+        var builder = TestHosts.Builder(TestHosts.Settings(_dir.Path));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(37));
+        builder.Services.AddSpotCheckpoint(builder.Configuration);
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        await host.StopAsync();
+
+        var notice = host.Services.GetRequiredService<Checkpointer>().Notices.Termination;
+        Assert.That(notice!.Window, Is.EqualTo(TimeSpan.FromSeconds(37)).Within(TimeSpan.FromSeconds(1)),
+            "the time the host will wait is the time left");
+    }
+
+    [Test]
+    public async Task The_shutdown_timeout_from_configuration_is_the_time_left()
+    {
+        var settings = TestHosts.Settings(_dir.Path);
+        settings["ShutdownTimeoutSeconds"] = "53"; // the generic host's own key (DOTNET_/environment: ShutdownTimeoutSeconds)
+        var builder = TestHosts.Builder(settings);
+        builder.Services.AddSpotCheckpoint(builder.Configuration);
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        await host.StopAsync();
+
+        Assert.That(host.Services.GetRequiredService<Checkpointer>().Notices.Termination!.Window,
+            Is.EqualTo(TimeSpan.FromSeconds(53)).Within(TimeSpan.FromSeconds(1)));
+    }
+
+    [Test]
     public async Task Host_shutdown_can_be_left_out_of_the_notices()
     {
         var settings = TestHosts.Settings(_dir.Path);
