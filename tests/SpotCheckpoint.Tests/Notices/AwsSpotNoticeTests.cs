@@ -169,6 +169,81 @@ public class AwsSpotNoticeTests
     }
 
     [Test]
+    public async Task A_scheduled_maintenance_event_is_a_risk_signal_raised_once_with_its_start_as_the_time()
+    {
+        await using var imds = new FakeImds();
+        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(50)));
+        // The documented shape: a JSON array, dates in "21 Jan 2019 09:00:43 GMT" form; completed and canceled
+        // entries are history, not a coming event.
+        imds.ScheduledMaintenance = """
+            [ {
+              "NotBefore" : "21 Jan 2030 09:00:43 GMT",
+              "Code" : "system-reboot",
+              "Description" : "scheduled reboot",
+              "EventId" : "instance-event-0d59937288b749b32",
+              "NotAfter" : "21 Jan 2030 09:17:23 GMT",
+              "State" : "active"
+            }, {
+              "NotBefore" : "2 Feb 2019 10:00:00 GMT", "Code" : "instance-stop", "EventId" : "instance-event-old",
+              "State" : "completed"
+            } ]
+            """;
+        var risk = await harness.WaitForNoticeAsync();
+        Assert.That(risk.Kind, Is.EqualTo(NoticeKind.Risk));
+        Assert.That(risk.Action, Is.EqualTo("maintenance:system-reboot"));
+        Assert.That(risk.EventId, Is.EqualTo("instance-event-0d59937288b749b32"));
+        Assert.That(risk.Deadline, Is.EqualTo(new DateTimeOffset(2030, 1, 21, 9, 0, 43, TimeSpan.Zero)));
+        Assert.That(harness.Hub.TerminationPending, Is.False, "a scheduled event is days ahead: checkpoint soon, keep training");
+
+        int polls = imds.Count(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal));
+        await imds.WaitForRequestsAsync(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal), polls + 3);
+        Assert.That(harness.Received.Count(n => n.Action.StartsWith("maintenance:", StringComparison.Ordinal)), Is.EqualTo(1), "raised once, not per poll");
+    }
+
+    [TestCase(503)]
+    [TestCase(429)]
+    public async Task A_failing_maintenance_poll_never_slows_the_instance_action_poll_down(int status)
+    {
+        await using var imds = new FakeImds { ScheduledMaintenanceStatus = status };
+        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(10)));
+        await imds.WaitForRequestsAsync(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal), 5);
+        Assert.That(harness.Received, Is.Empty);
+        Assert.That(harness.Log.Messages.Any(m => m.Contains("retrying", StringComparison.Ordinal)), Is.False, "no backoff for the main poll");
+        imds.InstanceAction = FakeImds.Action("terminate", DateTimeOffset.UtcNow.AddMinutes(2));
+        Assert.That((await harness.WaitForNoticeAsync()).Kind, Is.EqualTo(NoticeKind.Termination));
+    }
+
+    [Test]
+    public async Task Scheduled_maintenance_can_be_left_unwatched()
+    {
+        await using var imds = new FakeImds { ScheduledMaintenance = """[{"Code": "instance-retirement", "EventId": "e-1", "NotBefore": "1 Mar 2030 00:00:00 GMT"}]""" };
+        await using var harness = new NoticeHarness(Source(imds, o => o.WatchScheduledMaintenance = false));
+        await imds.WaitForRequestsAsync(r => r.Path.EndsWith("instance-action", StringComparison.Ordinal), 5);
+        Assert.That(imds.Count(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal)), Is.Zero);
+        Assert.That(harness.Received, Is.Empty);
+    }
+
+    [TestCase("[]", 0)]
+    [TestCase("""[{"Code": "instance-retirement", "NotBefore": "1 Mar 2030 00:00:00 GMT"}]""", 1)]
+    [TestCase("""[{"Code": "instance-stop", "EventId": "e", "State": "canceled"}, {"EventId": "no-code"}, 7]""", 0)]
+    public void Maintenance_documents_are_parsed_to_the_events_still_to_come(string body, int expected)
+    {
+        Assert.That(AwsSpotNoticeSource.TryParseMaintenance(body, out var events), Is.True);
+        Assert.That(events, Has.Count.EqualTo(expected));
+        if (expected == 1)
+        {
+            Assert.That(events[0].Id, Is.EqualTo("instance-retirement@1 Mar 2030 00:00:00 GMT"), "without an EventId, code and start identify it");
+            Assert.That(events[0].NotBefore, Is.EqualTo(new DateTimeOffset(2030, 3, 1, 0, 0, 0, TimeSpan.Zero)));
+        }
+    }
+
+    [TestCase("")]
+    [TestCase("{}")]
+    [TestCase("[{")]
+    public void A_maintenance_body_that_is_not_a_JSON_array_is_refused(string body) =>
+        Assert.That(AwsSpotNoticeSource.TryParseMaintenance(body, out _), Is.False);
+
+    [Test]
     public async Task The_standard_variable_names_the_endpoint()
     {
         await using var imds = new FakeImds();

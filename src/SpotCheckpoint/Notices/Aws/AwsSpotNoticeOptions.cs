@@ -33,6 +33,15 @@ public sealed class AwsSpotNoticeOptions
     /// <summary>Also poll <c>events/recommendations/rebalance</c> and report it as a risk signal. Default true.</summary>
     public bool WatchRebalanceRecommendations { get; set; } = true;
 
+    /// <summary>
+    /// Also poll <c>events/maintenance/scheduled</c>: each scheduled reboot, stop or retirement of the instance is
+    /// reported once as a risk signal (checkpoint soon), with its start (<c>NotBefore</c>) as the time. Default true.
+    /// </summary>
+    public bool WatchScheduledMaintenance { get; set; } = true;
+
+    /// <summary>How often <c>events/maintenance/scheduled</c> is polled (events are scheduled days ahead). Default 60 s.</summary>
+    public TimeSpan MaintenancePollInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>The warning AWS gives: the deadline is min(notice time, seen + this). Default 120 s.</summary>
     public TimeSpan NoticeWindow { get; set; } = TimeSpan.FromSeconds(120);
 

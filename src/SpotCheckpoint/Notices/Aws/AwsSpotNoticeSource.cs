@@ -6,8 +6,10 @@ using SpotCheckpoint.Diagnostics;
 namespace SpotCheckpoint.Notices.Aws;
 
 /// <summary>
-/// Polls the EC2 instance metadata service (IMDSv2) for a spot instance action and rebalance recommendations.
-/// See https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html and
+/// Polls the EC2 instance metadata service (IMDSv2) for a spot instance action, rebalance recommendations and
+/// scheduled maintenance events.
+/// See https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html,
+/// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instances-status-check_sched.html and
 /// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html.
 /// </summary>
 internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
@@ -15,6 +17,7 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     internal const string TokenPath = "latest/api/token";
     internal const string InstanceActionPath = "latest/meta-data/spot/instance-action";
     internal const string RebalancePath = "latest/meta-data/events/recommendations/rebalance";
+    internal const string MaintenancePath = "latest/meta-data/events/maintenance/scheduled";
     internal const string TokenHeader = "X-aws-ec2-metadata-token";
     internal const string TokenTtlHeader = "X-aws-ec2-metadata-token-ttl-seconds";
     private static readonly HashSet<string> Actions = new(StringComparer.OrdinalIgnoreCase) { "terminate", "stop", "hibernate" };
@@ -30,6 +33,7 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     public AwsSpotNoticeSource(AwsSpotNoticeOptions options)
     {
         if (options.PollInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "PollInterval must be positive.");
+        if (options.MaintenancePollInterval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "MaintenancePollInterval must be positive.");
         if (options.TokenTtl < TimeSpan.FromSeconds(1) || options.TokenTtl > TimeSpan.FromHours(6))
             throw new ArgumentOutOfRangeException(nameof(options), "TokenTtl must be 1 s to 6 h.");
         _options = options;
@@ -44,12 +48,19 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         _endpoint = _options.ResolveEndpoint();
         _http = MetadataHttp.CreateClient(_options.RequestTimeout);
         bool rebalanceSeen = false;
+        var maintenanceSeen = new HashSet<string>(StringComparer.Ordinal);
+        long maintenanceDue = 0; // first poll at once
         NoticeLog.SourceDebug(context.Logger, Name, $"polling {new Uri(_endpoint, InstanceActionPath)} every {_options.PollInterval.TotalSeconds:0.#} s");
         await MetadataHttp.PollAsync(context, Name, new Backoff(_options.PollInterval, _options.MaxBackoff), async ct =>
         {
             if (await PollInstanceActionAsync(ct).ConfigureAwait(false)) return null; // the notice is raised: nothing more to watch
             if (_options.WatchRebalanceRecommendations && !rebalanceSeen)
                 rebalanceSeen = await PollRebalanceAsync(ct).ConfigureAwait(false);
+            if (_options.WatchScheduledMaintenance && context.TimeProvider.GetTimestamp() >= maintenanceDue)
+            {
+                await PollMaintenanceAsync(maintenanceSeen, ct).ConfigureAwait(false);
+                maintenanceDue = context.TimeProvider.GetTimestamp() + (long)(_options.MaintenancePollInterval.TotalSeconds * context.TimeProvider.TimestampFrequency);
+            }
             return _options.PollInterval;
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -88,6 +99,42 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         }
         _context.Raise(new TerminationNotice(Name, NoticeKind.Risk, "rebalance-recommendation", noticeTime ?? seen, seen, Payload: reply.Body));
         return true;
+    }
+
+    /// <summary>
+    /// One poll of the scheduled maintenance events: every active event not seen before (a reboot, stop or retirement
+    /// of the instance) is a risk signal. Its failures are logged and never slow the instance-action poll down.
+    /// </summary>
+    private async Task PollMaintenanceAsync(HashSet<string> seenEvents, CancellationToken cancellationToken)
+    {
+        MetadataHttp.Reply reply;
+        try
+        {
+            reply = await GetAsync(MaintenancePath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+        {
+            var problem = ex is MetadataProblemException ? ex.Message : MetadataHttp.Describe(ex);
+            NoticeLog.SourceDebug(_context.Logger, Name, $"{problem}; scheduled maintenance is polled again in {_options.MaintenancePollInterval.TotalSeconds:0.#} s");
+            return;
+        }
+        if (reply.Status == HttpStatusCode.NotFound) return; // no events (some instances answer 404 rather than [])
+        if (reply.Status != HttpStatusCode.OK)
+        {
+            NoticeLog.SourceDebug(_context.Logger, Name, $"{MaintenancePath} answered HTTP {(int)reply.Status}");
+            return;
+        }
+        if (!TryParseMaintenance(reply.Body, out var events))
+        {
+            NoticeLog.Garbage(_context.Logger, Name, $"{MaintenancePath} returned 200 with '{MetadataHttp.Shorten(reply.Body)}'");
+            return;
+        }
+        var seen = _context.TimeProvider.GetUtcNow();
+        foreach (var e in events)
+        {
+            if (!seenEvents.Add(e.Id)) continue;
+            _context.Raise(new TerminationNotice(Name, NoticeKind.Risk, "maintenance:" + e.Code, e.NotBefore ?? seen, seen, EventId: e.Id, Payload: e.Json));
+        }
     }
 
     /// <summary>A GET with the session token; on 401 the token is renewed once and the GET repeated.</summary>
@@ -169,6 +216,52 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         if (!MetadataHttp.TryParseObject(body, out var root) || !root.TryGetProperty("noticeTime", out var t) || t.ValueKind != JsonValueKind.String) return false;
         if (DateTimeOffset.TryParse(t.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)) noticeTime = parsed;
         return true;
+    }
+
+    /// <summary>One entry of <c>events/maintenance/scheduled</c> that is still to come.</summary>
+    internal sealed record ScheduledMaintenance(string Id, string Code, DateTimeOffset? NotBefore, string Json);
+
+    /// <summary>
+    /// Parses the JSON array of scheduled events, keeping those not completed or canceled. Dates come as
+    /// <c>21 Jan 2019 09:00:43 GMT</c>, not RFC 3339. False when the body is not a JSON array.
+    /// </summary>
+    internal static bool TryParseMaintenance(string body, out List<ScheduledMaintenance> events)
+    {
+        events = [];
+        if (string.IsNullOrWhiteSpace(body)) return false;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) return false;
+            foreach (var item in doc.RootElement.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.Object || String(item, "Code") is not { Length: > 0 } code) continue;
+                if (String(item, "State") is { } state &&
+                    (state.Equals("completed", StringComparison.OrdinalIgnoreCase) || state.Equals("canceled", StringComparison.OrdinalIgnoreCase) ||
+                     state.Equals("cancelled", StringComparison.OrdinalIgnoreCase)))
+                    continue;
+                var notBefore = ParseEventTime(String(item, "NotBefore"));
+                var id = String(item, "EventId") is { Length: > 0 } eventId ? eventId : $"{code}@{String(item, "NotBefore")}";
+                events.Add(new ScheduledMaintenance(id, code, notBefore, item.GetRawText()));
+            }
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        static string? String(JsonElement item, string name) =>
+            item.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    }
+
+    private static readonly string[] EventTimeFormats = ["d MMM yyyy HH:mm:ss 'GMT'", "ddd, d MMM yyyy HH:mm:ss 'GMT'"];
+
+    private static DateTimeOffset? ParseEventTime(string? text)
+    {
+        if (text is null) return null;
+        if (DateTimeOffset.TryParseExact(text.Trim(), EventTimeFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var exact)) return exact;
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) ? parsed : null;
     }
 
     public void Dispose() => _http?.Dispose();

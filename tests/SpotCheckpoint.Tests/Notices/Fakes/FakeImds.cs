@@ -18,6 +18,12 @@ internal sealed class FakeImds : FakeMetadataService
     /// <summary>The body of events/recommendations/rebalance (200), or null (404).</summary>
     public string? Rebalance { get; set; }
 
+    /// <summary>The body of events/maintenance/scheduled (200), or null (404).</summary>
+    public string? ScheduledMaintenance { get; set; }
+
+    /// <summary>events/maintenance/scheduled is answered with this status instead (503 while it is unavailable).</summary>
+    public int? ScheduledMaintenanceStatus { get; set; }
+
     /// <summary>GETs without a token are served (IMDSv1 enabled on the instance).</summary>
     public bool V1Enabled { get; set; }
 
@@ -54,10 +60,13 @@ internal sealed class FakeImds : FakeMetadataService
         var presented = request.Header("X-aws-ec2-metadata-token");
         if (presented is null ? !V1Enabled : !(_tokens.TryGetValue(presented, out var expires) && expires > DateTime.UtcNow))
             return Task.FromResult(FakeReply.Respond(401, "Unauthorized"));
+        if (ScheduledMaintenanceStatus is { } failure && request.Path == "/latest/meta-data/events/maintenance/scheduled")
+            return Task.FromResult(FakeReply.Respond(failure));
         string? body = request.Path switch
         {
             "/latest/meta-data/spot/instance-action" => InstanceAction,
             "/latest/meta-data/events/recommendations/rebalance" => Rebalance,
+            "/latest/meta-data/events/maintenance/scheduled" => ScheduledMaintenance,
             "/latest/meta-data/instance-life-cycle" => "spot",
             _ => null,
         };
