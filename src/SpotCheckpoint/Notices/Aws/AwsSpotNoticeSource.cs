@@ -48,18 +48,18 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         _endpoint = _options.ResolveEndpoint();
         _http = MetadataHttp.CreateClient(_options.RequestTimeout);
         bool rebalanceSeen = false;
-        var maintenanceSeen = new HashSet<string>(StringComparer.Ordinal);
-        long maintenanceDue = 0; // first poll at once
+        long? maintenancePolledAt = null;
         NoticeLog.SourceDebug(context.Logger, Name, $"polling {new Uri(_endpoint, InstanceActionPath)} every {_options.PollInterval.TotalSeconds:0.#} s");
         await MetadataHttp.PollAsync(context, Name, new Backoff(_options.PollInterval, _options.MaxBackoff), async ct =>
         {
             if (await PollInstanceActionAsync(ct).ConfigureAwait(false)) return null; // the notice is raised: nothing more to watch
             if (_options.WatchRebalanceRecommendations && !rebalanceSeen)
                 rebalanceSeen = await PollRebalanceAsync(ct).ConfigureAwait(false);
-            if (_options.WatchScheduledMaintenance && context.TimeProvider.GetTimestamp() >= maintenanceDue)
+            if (_options.WatchScheduledMaintenance &&
+                (maintenancePolledAt is not { } last || context.TimeProvider.GetElapsedTime(last) >= _options.MaintenancePollInterval))
             {
-                await PollMaintenanceAsync(maintenanceSeen, ct).ConfigureAwait(false);
-                maintenanceDue = context.TimeProvider.GetTimestamp() + (long)(_options.MaintenancePollInterval.TotalSeconds * context.TimeProvider.TimestampFrequency);
+                await PollMaintenanceAsync(ct).ConfigureAwait(false);
+                maintenancePolledAt = context.TimeProvider.GetTimestamp();
             }
             return _options.PollInterval;
         }, cancellationToken).ConfigureAwait(false);
@@ -102,10 +102,11 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     }
 
     /// <summary>
-    /// One poll of the scheduled maintenance events: every active event not seen before (a reboot, stop or retirement
-    /// of the instance) is a risk signal. Its failures are logged and never slow the instance-action poll down.
+    /// One poll of the scheduled maintenance events: every active event (a reboot, stop or retirement of the instance)
+    /// is a risk signal, which the hub takes once per EventId. Its failures are logged and never slow the
+    /// instance-action poll down.
     /// </summary>
-    private async Task PollMaintenanceAsync(HashSet<string> seenEvents, CancellationToken cancellationToken)
+    private async Task PollMaintenanceAsync(CancellationToken cancellationToken)
     {
         MetadataHttp.Reply reply;
         try
@@ -131,10 +132,7 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         }
         var seen = _context.TimeProvider.GetUtcNow();
         foreach (var e in events)
-        {
-            if (!seenEvents.Add(e.Id)) continue;
             _context.Raise(new TerminationNotice(Name, NoticeKind.Risk, "maintenance:" + e.Code, e.NotBefore ?? seen, seen, EventId: e.Id, Payload: e.Json));
-        }
     }
 
     /// <summary>A GET with the session token; on 401 the token is renewed once and the GET repeated.</summary>
