@@ -28,7 +28,8 @@ public class EdgeDefectTests
     private static async Task WriteForeignAsync(ICheckpointStore store, params long[] steps)
     {
         using var foreign = new TinyTraining("sgd", "step", initSeed: 5, hidden: 32);
-        await using var ckpt = foreign.Attach(TinyTraining.NewCheckpointer(store));
+        // Keeps everything, so that the run's own older checkpoints are still there (the reproduction).
+        await using var ckpt = foreign.Attach(TinyTraining.NewCheckpointer(store, configure: o => o.KeepLast = 10));
         foreach (var step in steps)
         {
             foreign.TrainStep();
