@@ -45,6 +45,18 @@ public interface ICheckpointStore : IAsyncDisposable
     /// <paramref name="prefix"/> that are older than <paramref name="olderThan"/>.
     /// </summary>
     ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Checks that objects can be written under <paramref name="prefix"/>: creates and deletes a small object there.
+    /// The checkpointer calls it once at start; a store may override it with a cheaper authorised request. Throws
+    /// what the failing call threw.
+    /// </summary>
+    async ValueTask ProbeAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        var key = prefix + ".spotckpt-probe-" + Guid.NewGuid().ToString("N");
+        await CreateExclusiveAsync(key, "probe"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        await DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+    }
 }
 
 /// <summary>An object listed by <see cref="ICheckpointStore.ListAsync"/>.</summary>
