@@ -91,6 +91,7 @@ internal sealed class PersistPipeline
             long bytes = await _committer.CommitAsync(manifest, shards, cancellationToken).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
             _timeline.Committed(manifest.Step);
+            _pool.MarkCommitted(manifest.Step);
             lock (_gate) _stats = _stats with { Committed = _stats.Committed + 1, LastPersistDuration = persist, LastBytes = bytes };
             Volatile.Write(ref _consecutiveFailures, 0);
             Log.Committed(_logger, _options.RunId, manifest.Step, bytes, snapshot.Stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);

@@ -28,10 +28,16 @@ internal sealed class StagingSlot
     public CancellationTokenSource? Cancel;
     public long PersistStarted;
 
+    /// <summary>Set once its checkpoint is committed: the write is over although the persist task is still finishing.</summary>
+    public bool Committed;
+
     /// <summary>True when the slot may be reserved: free, or its persist has finished.</summary>
     public bool IsFree => State == SlotState.Free || (State == SlotState.Persisting && Persist is { IsCompleted: true });
 
     public bool IsPersisting => State == SlotState.Persisting && Persist is { IsCompleted: false };
+
+    /// <summary>Its step is still being written (not yet committed, not yet failed).</summary>
+    public bool IsWriting => IsPersisting && !Committed;
 }
 
 /// <summary>The outcome of one persist: the committed checkpoint, or why it failed (or was superseded).</summary>
@@ -129,6 +135,7 @@ internal sealed class StagingSlotPool : IDisposable
             slot.Cancel?.Dispose(); // its previous persist has finished: the slot was free
             slot.Cancel = cancel;
             slot.PersistStarted = timestamp;
+            slot.Committed = false;
             slot.State = SlotState.Persisting;
         }
     }
@@ -195,10 +202,20 @@ internal sealed class StagingSlotPool : IDisposable
         }
     }
 
-    /// <summary>Steps whose snapshot is being captured or written.</summary>
+    /// <summary>Steps whose snapshot is still being written.</summary>
     public long[] InFlightSteps()
     {
-        lock (Gate) return _slots.Where(s => s.IsPersisting).Select(s => s.Step).ToArray();
+        lock (Gate) return _slots.Where(s => s.IsWriting).Select(s => s.Step).ToArray();
+    }
+
+    /// <summary>Records that the checkpoint of <paramref name="step"/> is committed (its write is no longer in flight).</summary>
+    public void MarkCommitted(long step)
+    {
+        lock (Gate)
+        {
+            foreach (var s in _slots)
+                if (s.State == SlotState.Persisting && s.Step == step) s.Committed = true;
+        }
     }
 
     public Task[] PendingPersists()

@@ -47,16 +47,23 @@ public interface ICheckpointStore : IAsyncDisposable
     ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Checks that objects can be written under <paramref name="prefix"/>: creates and deletes a small object there.
-    /// The checkpointer calls it once at start; a store may override it with a cheaper authorised request. Throws
-    /// what the failing call threw.
+    /// Checks that objects can be written under <paramref name="prefix"/>: writes (the way shards are written) and
+    /// deletes a small object there. The checkpointer calls it once at start; a store may override it with a cheaper
+    /// authorised request. Throws what the failing call threw.
     /// </summary>
     async ValueTask ProbeAsync(string prefix, CancellationToken cancellationToken = default)
     {
-        var key = prefix + ".spotckpt-probe-" + Guid.NewGuid().ToString("N");
-        await CreateExclusiveAsync(key, "probe"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+        var key = prefix + ProbeObjectPrefix + Guid.NewGuid().ToString("N");
+        await using (var writer = await OpenWriteAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            await writer.WriteAsync("probe"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
         await DeleteAsync(key, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>How the name of the probe object starts (<c>&lt;run&gt;/.spotckpt-probe-&lt;id&gt;</c>).</summary>
+    public const string ProbeObjectPrefix = ".spotckpt-probe-";
 }
 
 /// <summary>An object listed by <see cref="ICheckpointStore.ListAsync"/>.</summary>

@@ -22,6 +22,7 @@ internal sealed class GatedStore(string root) : DelegatingStore(root)
 
     public override async ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default)
     {
+        if (key.Contains(ICheckpointStore.ProbeObjectPrefix, StringComparison.Ordinal)) return await Inner.OpenWriteAsync(key, cancellationToken); // the start-up probe is not gated
         Interlocked.Increment(ref WritesStarted);
         _firstWrite.TrySetResult();
         await _gate.Task.WaitAsync(cancellationToken);

@@ -43,7 +43,7 @@ public class StartAndShutdownTests
     /// <summary>A directory the process may not write (what an unprivileged user meets; root would pass a mode check).</summary>
     private sealed class DeniedStore(string root) : DelegatingStore(root)
     {
-        public override ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
+        public override ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default) =>
             throw new UnauthorizedAccessException($"Access to the path '{key}' is denied.");
     }
 
