@@ -99,3 +99,86 @@ public sealed class CheckpointStoreException : CheckpointException
     /// <summary>Creates the exception.</summary>
     public CheckpointStoreException(string message, Exception? innerException = null) : base(message, innerException) { }
 }
+
+/// <summary>
+/// The checkpoint location cannot be used: the probe at start (create and delete a small object under the run's
+/// prefix) failed. The message names the location, the cause and what to fix, on one line.
+/// </summary>
+public sealed class CheckpointLocationException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointLocationException(string location, string cause, string fix, Exception? innerException = null)
+        : base($"Checkpoint location {location} cannot be used: {cause}. To fix: {fix}.", innerException)
+    {
+        Location = location;
+        Cause = cause;
+    }
+
+    /// <summary>The location, as the store describes it (never with credentials).</summary>
+    public string Location { get; }
+
+    /// <summary>What went wrong.</summary>
+    public string Cause { get; }
+}
+
+/// <summary>
+/// A restore failed part-way for a reason other than the store (a bug, out of memory, a device error). Registered
+/// tensors may be partly overwritten, so the checkpointer does not fall back to an older checkpoint: re-create the
+/// state (or the process) before trying again.
+/// </summary>
+public sealed class CheckpointRestoreException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointRestoreException(string runId, long step, Exception innerException)
+        : base($"Restoring run '{runId}' from step {step} failed part-way: {innerException.Message} " +
+               "Registered state may be partly overwritten; no fallback was tried.", innerException)
+    {
+        RunId = runId;
+        Step = step;
+    }
+
+    /// <summary>The run.</summary>
+    public string RunId { get; }
+
+    /// <summary>The step whose restore failed.</summary>
+    public long Step { get; }
+}
+
+/// <summary>The run has no committed checkpoint at the step asked for (<see cref="Checkpointer.ResumeFromAsync"/>).</summary>
+public sealed class CheckpointNotFoundException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointNotFoundException(string runId, long step)
+        : base($"Run '{runId}' has no committed checkpoint at step {step}.")
+    {
+        RunId = runId;
+        Step = step;
+    }
+
+    /// <summary>The run.</summary>
+    public string RunId { get; }
+
+    /// <summary>The step asked for.</summary>
+    public long Step { get; }
+}
+
+/// <summary>
+/// <see cref="CheckpointerOptions.MaxConsecutiveFailures"/> checkpoints in a row failed: the run can no longer
+/// checkpoint, so <see cref="Checkpointer.Step"/> stops it instead of training on unprotected.
+/// </summary>
+public sealed class TooManyCheckpointFailuresException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public TooManyCheckpointFailuresException(string runId, int failures, Exception? lastError)
+        : base($"The last {failures} checkpoints of run '{runId}' failed; stopping instead of training unprotected. Last error: {lastError?.Message ?? "unknown"}", lastError)
+    {
+        RunId = runId;
+        Failures = failures;
+    }
+
+    /// <summary>The run.</summary>
+    public string RunId { get; }
+
+    /// <summary>Failed checkpoints in a row.</summary>
+    public int Failures { get; }
+}

@@ -12,8 +12,16 @@ public sealed record CheckpointResult(string RunId, long Step, long Bytes, TimeS
 /// <param name="Resumed">True when state was restored from a checkpoint; false for a fresh start.</param>
 /// <param name="Step">The restored step (0 when fresh): continue training with step + 1.</param>
 /// <param name="Epoch">The restored epoch counter.</param>
-/// <param name="SkippedCheckpoints">Newer checkpoints that were rejected as corrupt before this one was used.</param>
-public sealed record ResumeResult(bool Resumed, long Step, long Epoch, IReadOnlyList<CheckpointException> SkippedCheckpoints);
+/// <param name="SkippedCheckpoints">Newer checkpoints that were rejected (corrupt, not fitting, unreadable) before this one was used, newest first.</param>
+public sealed record ResumeResult(bool Resumed, long Step, long Epoch, IReadOnlyList<CheckpointException> SkippedCheckpoints)
+{
+    /// <summary>
+    /// Committed checkpoints newer than <see cref="Step"/> that were kept but not used: an abandoned timeline. They never
+    /// count as the run's newest for retention, the run's own commit of the same step replaces them, and retention
+    /// deletes them once the run has committed a step at or past them (see docs/concepts.md).
+    /// </summary>
+    public IReadOnlyList<long> AbandonedSteps { get; init; } = Array.Empty<long>();
+}
 
 /// <summary>Counters of a <see cref="Checkpointer"/> since it was created.</summary>
 public sealed record CheckpointerStatistics

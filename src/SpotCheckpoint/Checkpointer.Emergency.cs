@@ -1,6 +1,7 @@
 using System.Globalization;
 using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Notices;
+using SpotCheckpoint.Staging;
 
 namespace SpotCheckpoint;
 
@@ -30,13 +31,6 @@ public sealed partial class Checkpointer
     /// <summary>The emergency checkpoint taken after a termination notice, or null when none was taken.</summary>
     public Task<EmergencyCheckpointResult>? EmergencyCheckpoint => Volatile.Read(ref _emergency);
 
-    private void MarkStarted()
-    {
-        if (_started) return;
-        _started = true;
-        _notices.Start();
-    }
-
     /// <summary>
     /// Called from <see cref="Step"/> once a termination notice is pending. The first time, plans and starts the
     /// emergency checkpoint on the training thread (the state is consistent only here), then asks the loop to stop.
@@ -50,35 +44,27 @@ public sealed partial class Checkpointer
         var left = deadline - _time.GetUtcNow();
         var estimate = EstimateCheckpointDuration();
 
-        Task<CheckpointOutcome>? persist = null;
-        StagingSlot? newestInFlight = null;
-        bool anyFree = false;
-        lock (_gate)
-        {
-            foreach (var s in _slots)
-            {
-                bool running = s.Persist is { IsCompleted: false };
-                if (s.Step == step && (running || s.Persist is { Result.Result: not null })) persist = s.Persist;
-                if (running && (newestInFlight is null || s.Step > newestInFlight.Step)) newestInFlight = s;
-                if (!running) anyFree = true;
-            }
-            if (persist is null && _lastCommittedStep == step)
-                persist = Task.FromResult(new CheckpointOutcome(new CheckpointResult(RunId, step, 0, TimeSpan.Zero, TimeSpan.Zero), null));
-        }
+        var persist = _pool.FindStep(step);
+        var (newestInFlight, anyFree) = _pool.InFlightSummary();
+        if (persist is null && _timeline.NewestCommitted == step)
+            persist = Task.FromResult(new PersistOutcome(new CheckpointResult(RunId, step, 0, TimeSpan.Zero, TimeSpan.Zero), null));
 
         string plan;
-        bool snapshotTaken = false;
+        bool snapshotTaken = false, superseding = false;
         if (persist is not null)
         {
             plan = $"step {step} is already committed or being written; waiting for it";
         }
-        else if (newestInFlight is not null && estimate > left)
+        else if (newestInFlight is not null && (estimate > left || (estimate is null && !anyFree)))
         {
-            // A new snapshot would not commit in time; the one being written is the most recent complete state that can.
+            // A new snapshot would not commit in time (or, with nothing measured and no free buffer, waiting for one
+            // could use up the window): the one being written is the most recent complete state that can.
             persist = newestInFlight.Persist!;
             plan = $"keeping the checkpoint of step {newestInFlight.Step} that is being written";
-            NoticeLog.EmergencyMayNotFit(_logger, estimate.Value.TotalSeconds, left.TotalSeconds,
-                $"committing the snapshot of step {newestInFlight.Step} instead of step {step}");
+            if (estimate is { } needed)
+                NoticeLog.EmergencyMayNotFit(_logger, needed.TotalSeconds, left.TotalSeconds, $"committing the snapshot of step {newestInFlight.Step} instead of step {step}");
+            else
+                plan += " (nothing measured yet and every staging buffer is busy: waiting for a free one could use up the window)";
         }
         else
         {
@@ -88,25 +74,29 @@ public sealed partial class Checkpointer
             }
             else if (estimate is null || EstimateRemaining(newestInFlight) + estimate <= left)
             {
-                // Both fit (or nothing is known yet): let the older one commit first, it is the quicker safety net.
+                // Both fit (or nothing is known yet and a buffer is free): let the older one commit first, it is the quicker safety net.
                 plan = $"letting the checkpoint of step {newestInFlight.Step} finish, then writing step {step}";
-                if (!anyFree && AcquireSlot(Max(TimeSpan.Zero, left - (estimate ?? TimeSpan.Zero)), CancellationToken.None) is null)
-                {
-                    CancelInFlightPersists();
-                    plan = $"step {newestInFlight.Step} did not finish in time; superseded by step {step}";
-                }
             }
             else
             {
-                CancelInFlightPersists();
+                _pool.CancelInFlight();
+                superseding = true;
                 plan = $"superseding the checkpoint of step {newestInFlight.Step} (it would not finish in time) with step {step}";
             }
             if (estimate > left)
             {
                 NoticeLog.EmergencyMayNotFit(_logger, estimate.Value.TotalSeconds, left.TotalSeconds,
-                    $"writing it anyway; if it does not commit, a resumed run starts from step {Math.Max(0, _lastCommittedStep)}");
+                    $"writing it anyway; if it does not commit, a resumed run starts from step {Math.Max(0, _timeline.NewestCommitted)}");
             }
-            persist = Snapshot(AcquireSlot(Timeout.InfiniteTimeSpan, CancellationToken.None)!, step);
+            var slot = _pool.Reserve(superseding ? Timeout.InfiniteTimeSpan : Max(TimeSpan.Zero, left - (estimate ?? TimeSpan.Zero)), CancellationToken.None);
+            if (slot is null)
+            {
+                // The older checkpoint did not free its buffers in time: supersede it.
+                _pool.CancelInFlight();
+                plan = $"step {newestInFlight!.Step} did not finish in time; superseded by step {step}";
+                slot = _pool.Reserve(Timeout.InfiniteTimeSpan, CancellationToken.None)!;
+            }
+            persist = Snapshot(slot, step);
             snapshotTaken = true;
         }
         NoticeLog.EmergencyPlanned(_logger, step, left.TotalSeconds,
@@ -116,19 +106,17 @@ public sealed partial class Checkpointer
         return snapshotTaken;
     }
 
-    private async Task<EmergencyCheckpointResult> CompleteEmergencyAsync(TerminationNotice notice, DateTimeOffset deadline, Task<CheckpointOutcome> persist, string plan)
+    private async Task<EmergencyCheckpointResult> CompleteEmergencyAsync(TerminationNotice notice, DateTimeOffset deadline, Task<PersistOutcome> persist, string plan)
     {
         var outcome = await persist.ConfigureAwait(false);
         var now = _time.GetUtcNow();
         if (outcome.Result is null)
         {
-            long last;
-            lock (_gate) last = _lastCommittedStep;
-            NoticeLog.EmergencyFailed(_logger, RunId, last, outcome.Error);
+            NoticeLog.EmergencyFailed(_logger, RunId, _timeline.NewestCommitted, outcome.Error);
             return new EmergencyCheckpointResult(notice, deadline, plan, null, null, null, outcome.Error, false);
         }
         var latency = Max(TimeSpan.Zero, now - notice.SeenAt);
-        _metrics.RecordNoticeToCommit(notice.Provider, latency);
+        _persist.Metrics.RecordNoticeToCommit(notice.Provider, latency);
         if (now <= deadline) NoticeLog.EmergencyCommitted(_logger, RunId, outcome.Result.Step, latency.TotalMilliseconds, notice.Provider, (deadline - now).TotalSeconds);
         else NoticeLog.EmergencyLate(_logger, RunId, latency.TotalMilliseconds, notice.Provider, (now - deadline).TotalSeconds);
 
@@ -149,24 +137,18 @@ public sealed partial class Checkpointer
     /// <summary>Stall plus persist of the last committed checkpoint, padded; null before the first commit.</summary>
     private TimeSpan? EstimateCheckpointDuration()
     {
-        lock (_gate) return _stats.Committed == 0 ? null : (_stats.LastStall + _stats.LastPersistDuration) * EstimatePadding;
+        var stats = _persist.Statistics;
+        return stats.Committed == 0 ? null : (stats.LastStall + stats.LastPersistDuration) * EstimatePadding;
     }
 
     /// <summary>What is left of an in-flight persist, judged by the last one's duration; null before the first commit.</summary>
     private TimeSpan? EstimateRemaining(StagingSlot slot)
     {
-        lock (_gate)
-        {
-            if (_stats.Committed == 0) return null;
-            return Max(TimeSpan.Zero, _stats.LastPersistDuration * EstimatePadding - _time.GetElapsedTime(slot.PersistStarted));
-        }
-    }
-
-    private void CancelInFlightPersists()
-    {
-        CancellationTokenSource[] running;
-        lock (_gate) running = _slots.Where(s => s.Persist is { IsCompleted: false } && s.Cancel is not null).Select(s => s.Cancel!).ToArray();
-        foreach (var cancel in running) cancel.Cancel();
+        var stats = _persist.Statistics;
+        if (stats.Committed == 0) return null;
+        long started;
+        lock (_pool.Gate) started = slot.PersistStarted;
+        return Max(TimeSpan.Zero, stats.LastPersistDuration * EstimatePadding - _time.GetElapsedTime(started));
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;

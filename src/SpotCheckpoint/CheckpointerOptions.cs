@@ -54,7 +54,10 @@ public sealed class CheckpointerOptions
     /// </summary>
     public long? CudaSeed { get; set; }
 
-    /// <summary>Uncommitted leftovers (from crashed writers) older than this are deleted by retention. Default 1 hour.</summary>
+    /// <summary>
+    /// Uncommitted leftovers (from crashed writers) older than this are deleted by retention. Must be positive (a zero
+    /// age would abort uploads still running); default 1 hour. No clean-up runs while a step of this run is in flight.
+    /// </summary>
     public TimeSpan IncompleteUploadMaxAge { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -71,6 +74,41 @@ public sealed class CheckpointerOptions
     /// </summary>
     public NoticeOptions Notices { get; } = new();
 
+    /// <summary>
+    /// Called after each commit (on the persist's thread, before the checkpoint's staging buffers are freed: keep it
+    /// short). An exception it throws is logged and does not affect the checkpoint.
+    /// </summary>
+    public Func<CheckpointCommittedArguments, ValueTask>? OnCommitted { get; set; }
+
+    /// <summary>Called after a checkpoint failed (it stays invisible). An exception it throws is logged.</summary>
+    public Func<CheckpointPersistFailedArguments, ValueTask>? OnPersistFailed { get; set; }
+
+    /// <summary>Called (in the background) when a due checkpoint is skipped because every staging buffer was busy.</summary>
+    public Func<CheckpointSkippedArguments, ValueTask>? OnSkipped { get; set; }
+
+    /// <summary>
+    /// After this many failed checkpoints in a row, <see cref="Checkpointer.Step"/> throws
+    /// <see cref="TooManyCheckpointFailuresException"/> rather than let the run train on unprotected. Null (default)
+    /// never stops; at least 1 otherwise. A commit resets the count.
+    /// </summary>
+    public int? MaxConsecutiveFailures { get; set; }
+
+    /// <summary>
+    /// Probe the location at start (create and delete a small object under the run's prefix), so that an unwritable
+    /// location fails with <see cref="CheckpointLocationException"/> before training. Default true; turn it off only
+    /// to resume from a location that is read-only on purpose.
+    /// </summary>
+    public bool ProbeLocation { get; set; } = true;
+
+    /// <summary>How long the location probe may take before it counts as failed. Default 30 s.</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long <see cref="Checkpointer.DisposeAsync"/> waits for background persists and retention before it
+    /// cancels them (an unfinished checkpoint stays invisible). Default 2 minutes.
+    /// </summary>
+    public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     internal void Validate()
     {
         Storage.StoreKeys.ValidateRunId(RunId);
@@ -79,7 +117,10 @@ public sealed class CheckpointerOptions
         if (MaxShardBytes < 1 << 20) throw new ArgumentOutOfRangeException(nameof(MaxShardBytes), MaxShardBytes, "MaxShardBytes must be at least 1 MiB.");
         if (StagingBuffers is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(StagingBuffers), StagingBuffers, "StagingBuffers must be 1 to 4.");
         if (MaxBusyWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBusyWait), MaxBusyWait, "MaxBusyWait cannot be negative.");
-        if (IncompleteUploadMaxAge < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge cannot be negative.");
+        if (IncompleteUploadMaxAge <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge must be positive: a zero age would abort uploads that are still running.");
+        if (MaxConsecutiveFailures is < 1) throw new ArgumentOutOfRangeException(nameof(MaxConsecutiveFailures), MaxConsecutiveFailures, "MaxConsecutiveFailures must be at least 1 (or null for no limit).");
+        if (ProbeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ProbeTimeout), ProbeTimeout, "ProbeTimeout must be positive.");
+        if (DisposeTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DisposeTimeout), DisposeTimeout, "DisposeTimeout cannot be negative.");
         Notices.Validate();
     }
 }

@@ -11,7 +11,6 @@ namespace SpotCheckpoint.Format;
 /// </summary>
 public sealed class CheckpointReader
 {
-    private const int ChunkBytes = 16 << 20;
     private readonly ICheckpointStore _store;
 
     private CheckpointReader(ICheckpointStore store, string runId, long step, CheckpointManifest manifest)
@@ -78,17 +77,8 @@ public sealed class CheckpointReader
     public async Task ReadTensorAsync(TensorEntry tensor, IntPtr destination, CancellationToken cancellationToken = default)
     {
         var key = ShardKey(tensor.Shard);
-        var hash = new XxHash3();
-        for (long done = 0; done < tensor.Bytes;)
-        {
-            int length = (int)Math.Min(ChunkBytes, tensor.Bytes - done);
-            var memory = Wrap(destination + (nint)done, length);
-            int read = await _store.ReadAsync(key, tensor.Offset + done, memory, cancellationToken).ConfigureAwait(false);
-            if (read != length) throw new CheckpointCorruptException(key, $"tensor '{tensor.Name}' is truncated");
-            hash.Append(memory.Span);
-            done += length;
-        }
-        if (SafetensorsHeader.Hex(hash.GetCurrentHashAsUInt64()) != tensor.Xxh3)
+        ulong hash = await HashedCopy.ReadAsync(_store, key, tensor.Offset, tensor.Bytes, destination, advance: true, $"tensor '{tensor.Name}'", cancellationToken).ConfigureAwait(false);
+        if (SafetensorsHeader.Hex(hash) != tensor.Xxh3)
             throw new CheckpointCorruptException(key, $"the checksum of tensor '{tensor.Name}' does not match");
     }
 
@@ -107,27 +97,16 @@ public sealed class CheckpointReader
     public async Task VerifyAllAsync(CancellationToken cancellationToken = default)
     {
         await VerifyFramesAsync(cancellationToken).ConfigureAwait(false);
-        long largest = Manifest.Tensors.Count == 0 ? 1 : Math.Max(1, Manifest.Tensors.Max(t => Math.Min(t.Bytes, ChunkBytes)));
+        long largest = Manifest.Tensors.Count == 0 ? 1 : Math.Max(1, Manifest.Tensors.Max(t => Math.Min(t.Bytes, HashedCopy.ChunkBytes)));
         using var scratch = new HostBuffer(largest);
         foreach (var tensor in Manifest.Tensors)
         {
             var key = ShardKey(tensor.Shard);
-            var hash = new XxHash3();
-            for (long done = 0; done < tensor.Bytes;)
-            {
-                int length = (int)Math.Min(ChunkBytes, tensor.Bytes - done);
-                var memory = Wrap(AddressOf(scratch), length);
-                int read = await _store.ReadAsync(key, tensor.Offset + done, memory, cancellationToken).ConfigureAwait(false);
-                if (read != length) throw new CheckpointCorruptException(key, $"tensor '{tensor.Name}' is truncated");
-                hash.Append(memory.Span);
-                done += length;
-            }
-            if (SafetensorsHeader.Hex(hash.GetCurrentHashAsUInt64()) != tensor.Xxh3)
+            ulong hash = await HashedCopy.ReadAsync(_store, key, tensor.Offset, tensor.Bytes, AddressOf(scratch), advance: false, $"tensor '{tensor.Name}'", cancellationToken).ConfigureAwait(false);
+            if (SafetensorsHeader.Hex(hash) != tensor.Xxh3)
                 throw new CheckpointCorruptException(key, $"the checksum of tensor '{tensor.Name}' does not match");
         }
     }
 
     private static unsafe IntPtr AddressOf(HostBuffer buffer) => (IntPtr)buffer.Pointer;
-
-    private static unsafe Memory<byte> Wrap(IntPtr pointer, int length) => UnmanagedMemory.Wrap((byte*)pointer, length);
 }

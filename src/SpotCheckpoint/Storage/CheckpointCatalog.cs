@@ -1,5 +1,3 @@
-using SpotCheckpoint.Format;
-
 namespace SpotCheckpoint.Storage;
 
 /// <summary>A committed checkpoint as listed in a store (its manifest exists; contents not yet verified).</summary>
@@ -9,7 +7,7 @@ namespace SpotCheckpoint.Storage;
 /// <param name="CommittedUtc">When the manifest was written, if the store knows.</param>
 public readonly record struct CheckpointListing(string RunId, long Step, string ManifestKey, DateTimeOffset? CommittedUtc);
 
-/// <summary>Finds a run's checkpoints in a store and applies retention.</summary>
+/// <summary>Finds a run's checkpoints in a store, deletes one, and applies retention.</summary>
 public static class CheckpointCatalog
 {
     /// <summary>The committed checkpoints of <paramref name="runId"/>, newest step first.</summary>
@@ -57,62 +55,11 @@ public static class CheckpointCatalog
     /// Keeps the newest <paramref name="keepLast"/> committed checkpoints and deletes older ones (manifest first, so
     /// a reader never finds a manifest whose shards are gone), objects of uncommitted steps older than the newest
     /// committed one, files in a committed step that its manifest does not name, and incomplete writes older than
-    /// <paramref name="incompleteMaxAge"/>. Steps in <paramref name="inFlight"/> are never touched.
-    /// Returns the number of objects removed.
+    /// <paramref name="incompleteMaxAge"/> (which must be positive). Steps in <paramref name="inFlight"/> are never
+    /// touched, and no incomplete write is cleaned while any is given. Returns the number of objects removed.
     /// </summary>
-    public static async Task<int> ApplyRetentionAsync(ICheckpointStore store, string runId, int keepLast, TimeSpan incompleteMaxAge,
-        IReadOnlyCollection<long>? inFlight = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        StoreKeys.ValidateRunId(runId);
-        ArgumentOutOfRangeException.ThrowIfLessThan(keepLast, 1);
-        var byStep = new SortedDictionary<long, List<string>>();
-        var prefix = runId + "/step-";
-        await foreach (var obj in store.ListAsync(runId + "/", cancellationToken).ConfigureAwait(false))
-        {
-            if (!obj.Key.StartsWith(prefix, StringComparison.Ordinal)) continue;
-            var rest = obj.Key.AsSpan(prefix.Length);
-            int slash = rest.IndexOf('/');
-            if (slash < 8 || !long.TryParse(rest[..slash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step)) continue;
-            if (!obj.Key.StartsWith(StoreKeys.StepPrefix(runId, step), StringComparison.Ordinal)) continue; // not a canonical step folder
-            if (!byStep.TryGetValue(step, out var list)) byStep[step] = list = new List<string>();
-            list.Add(obj.Key);
-        }
-
-        var committed = byStep.Where(kv => kv.Value.Any(k => k.EndsWith("/" + StoreKeys.ManifestFileName, StringComparison.Ordinal)))
-            .Select(kv => kv.Key).OrderByDescending(s => s).ToList();
-        var keep = committed.Take(keepLast).ToHashSet();
-        long newestCommitted = committed.Count > 0 ? committed[0] : -1;
-        int removed = 0;
-
-        foreach (var (step, keys) in byStep)
-        {
-            if (inFlight is not null && inFlight.Contains(step)) continue;
-            bool isCommitted = committed.Contains(step);
-            if (keep.Contains(step))
-            {
-                // Remove files a committed step's manifest does not name (e.g. a losing writer's shards).
-                CheckpointReader reader;
-                try { reader = await CheckpointReader.OpenAsync(store, runId, step, cancellationToken).ConfigureAwait(false); }
-                catch (CheckpointCorruptException) { continue; }
-                var named = reader.Manifest.Shards.Select((_, i) => reader.ShardKey(i)).ToHashSet(StringComparer.Ordinal);
-                named.Add(StoreKeys.ManifestKey(runId, step));
-                foreach (var key in keys.Where(k => !named.Contains(k)))
-                {
-                    await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
-                    removed++;
-                }
-                continue;
-            }
-            if (!isCommitted && step > newestCommitted) continue; // may still be being written by another process
-            var ordered = keys.OrderBy(k => k.EndsWith("/" + StoreKeys.ManifestFileName, StringComparison.Ordinal) ? 0 : 1);
-            foreach (var key in ordered)
-            {
-                await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
-                removed++;
-            }
-        }
-        removed += await store.CleanupIncompleteAsync(runId + "/", incompleteMaxAge, cancellationToken).ConfigureAwait(false);
-        return removed;
-    }
+    public static Task<int> ApplyRetentionAsync(ICheckpointStore store, string runId, int keepLast, TimeSpan incompleteMaxAge,
+        IReadOnlyCollection<long>? inFlight = null, CancellationToken cancellationToken = default) =>
+        // The rules live with the retention runner (it reads manifests); this entry point is kept for tools and scripts.
+        Retention.RetentionRunner.ApplyAsync(store, runId, keepLast, incompleteMaxAge, Retention.RetentionScope.Of(inFlight), null, cancellationToken);
 }

@@ -45,6 +45,25 @@ public interface ICheckpointStore : IAsyncDisposable
     /// <paramref name="prefix"/> that are older than <paramref name="olderThan"/>.
     /// </summary>
     ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Checks that objects can be written under <paramref name="prefix"/>: writes (the way shards are written) and
+    /// deletes a small object there. The checkpointer calls it once at start; a store may override it with a cheaper
+    /// authorised request. Throws what the failing call threw.
+    /// </summary>
+    async ValueTask ProbeAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        var key = prefix + ProbeObjectPrefix + Guid.NewGuid().ToString("N");
+        await using (var writer = await OpenWriteAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            await writer.WriteAsync("probe"u8.ToArray(), cancellationToken).ConfigureAwait(false);
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>How the name of the probe object starts (<c>&lt;run&gt;/.spotckpt-probe-&lt;id&gt;</c>).</summary>
+    public const string ProbeObjectPrefix = ".spotckpt-probe-";
 }
 
 /// <summary>An object listed by <see cref="ICheckpointStore.ListAsync"/>.</summary>

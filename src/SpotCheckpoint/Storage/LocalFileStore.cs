@@ -13,12 +13,26 @@ public sealed class LocalFileStore : ICheckpointStore
 {
     internal const string PartialSuffix = ".partial";
 
-    /// <summary>Creates a store rooted at <paramref name="rootDirectory"/> (created when missing).</summary>
+    /// <summary>
+    /// Creates a store rooted at <paramref name="rootDirectory"/> (created when missing). Throws
+    /// <see cref="CheckpointLocationException"/> when it cannot be a directory (a file is there, or it lies on a
+    /// virtual or read-only file system).
+    /// </summary>
     public LocalFileStore(string rootDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
         Root = Path.GetFullPath(rootDirectory);
-        Directory.CreateDirectory(Root);
+        if (File.Exists(Root))
+            throw new CheckpointLocationException(Description, $"'{Root}' is a file, not a directory", "name a directory");
+        try
+        {
+            Directory.CreateDirectory(Root);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var (cause, fix) = LocationProbe.Explain(ex);
+            throw new CheckpointLocationException(Description, cause, fix, ex);
+        }
     }
 
     /// <summary>The absolute root directory.</summary>
@@ -32,7 +46,7 @@ public sealed class LocalFileStore : ICheckpointStore
     {
         cancellationToken.ThrowIfCancellationRequested();
         var path = PathOf(key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        FileSystemSync.CreateDirectoryDurably(Path.GetDirectoryName(path)!, Root);
         var temp = TempPathFor(path);
         var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
         return ValueTask.FromResult<CheckpointObjectWriter>(new LocalObjectWriter(stream, temp, path));
@@ -42,7 +56,7 @@ public sealed class LocalFileStore : ICheckpointStore
     public async ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         var path = PathOf(key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        FileSystemSync.CreateDirectoryDurably(Path.GetDirectoryName(path)!, Root);
         var temp = TempPathFor(path);
         try
         {

@@ -9,6 +9,11 @@ internal sealed class GatedStore(string root) : DelegatingStore(root)
 
     public int WritesStarted;
 
+    private readonly TaskCompletionSource _firstWrite = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the first object write reaches the gate.</summary>
+    public Task FirstWriteStarted => _firstWrite.Task;
+
     public void Open() => _gate.TrySetResult();
 
     public void Close() => _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -17,7 +22,9 @@ internal sealed class GatedStore(string root) : DelegatingStore(root)
 
     public override async ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default)
     {
+        if (key.Contains(ICheckpointStore.ProbeObjectPrefix, StringComparison.Ordinal)) return await Inner.OpenWriteAsync(key, cancellationToken); // the start-up probe is not gated
         Interlocked.Increment(ref WritesStarted);
+        _firstWrite.TrySetResult();
         await _gate.Task.WaitAsync(cancellationToken);
         return await Inner.OpenWriteAsync(key, cancellationToken);
     }

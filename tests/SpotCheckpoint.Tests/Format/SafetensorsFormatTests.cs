@@ -57,7 +57,7 @@ internal sealed class StagedSnapshot : IDisposable
     public async Task<CheckpointManifest> PersistAsync(ICheckpointStore store, string runId, long step)
     {
         var manifest = new CheckpointManifest { RunId = runId, Step = step, CreatedUtc = DateTimeOffset.UtcNow };
-        await CheckpointWriter.PersistAsync(store, manifest, Arena, CancellationToken.None);
+        await SpotCheckpoint.Commit.CheckpointCommitter.PersistAsync(store, manifest, Arena, CancellationToken.None);
         return manifest;
     }
 
@@ -462,7 +462,7 @@ public class SafetensorsFormatTests
         var store = new FailingStore(inner, failOnOpenWrite: 3);
         using var snapshot = StagedSnapshot.CreateTypical(64, seed: 1);
         var manifest = new CheckpointManifest { RunId = RunId, Step = 2 };
-        Assert.That(async () => await CheckpointWriter.PersistAsync(store, manifest, snapshot.Arena, CancellationToken.None),
+        Assert.That(async () => await SpotCheckpoint.Commit.CheckpointCommitter.PersistAsync(store, manifest, snapshot.Arena, CancellationToken.None),
             Throws.TypeOf<IOException>());
         Assert.That(Directory.EnumerateFiles(dir.Path, "*", SearchOption.AllDirectories), Is.Empty);
         Assert.That(await CheckpointCatalog.ListAsync(inner, RunId), Is.Empty);
@@ -476,7 +476,7 @@ public class SafetensorsFormatTests
         var store = new FailingStore(inner, failOnOpenWrite: int.MaxValue, failCommit: true);
         using var snapshot = StagedSnapshot.CreateTypical(64, seed: 1);
         var manifest = new CheckpointManifest { RunId = RunId, Step = 2 };
-        Assert.That(async () => await CheckpointWriter.PersistAsync(store, manifest, snapshot.Arena, CancellationToken.None),
+        Assert.That(async () => await SpotCheckpoint.Commit.CheckpointCommitter.PersistAsync(store, manifest, snapshot.Arena, CancellationToken.None),
             Throws.TypeOf<IOException>());
         Assert.That(store.OpenWrites, Is.GreaterThan(1), "shards were written before the commit failed");
         Assert.That(Directory.EnumerateFiles(dir.Path, "*", SearchOption.AllDirectories), Is.Empty);

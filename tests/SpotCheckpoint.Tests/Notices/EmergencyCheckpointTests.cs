@@ -65,6 +65,7 @@ public class EmergencyCheckpointTests
         await ckpt.ResumeAsync();
         job.TrainStep();
         ckpt.Step(1);
+        // Not ordering: the delay makes the measured persist last about gateDelay, which the planner then estimates from.
         var opening = Task.Run(async () => { await Task.Delay(gateDelay); store.Open(); });
         await ckpt.CheckpointAsync();
         await opening;
@@ -111,7 +112,8 @@ public class EmergencyCheckpointTests
             ckpt.Step(2);
             job.TrainStep();
             ckpt.Notices.RequestTermination("later", TimeSpan.FromMinutes(10));
-            var opening = Task.Run(async () => { await Task.Delay(200); store.Open(); });
+            // Opened from another thread while Step(3) waits (or before it starts): either way step 2 commits first.
+            var opening = Task.Run(store.Open);
             Assert.That(ckpt.Step(3), Is.True, "waits for step 2 to free the staging buffers, then snapshots step 3");
             await opening;
             var result = await ckpt.EmergencyCheckpoint!;
@@ -161,7 +163,7 @@ public class EmergencyCheckpointTests
         using var dir = new TempDirectory();
         var log = new ListLogger();
         using var job = new TinyTraining("sgd", "step");
-        await using var ckpt = job.Attach(New(new ReadOnlyStore(dir.Path), log));
+        await using var ckpt = job.Attach(New(new ReadOnlyStore(dir.Path), log, configure: o => o.ProbeLocation = false));
         await ckpt.ResumeAsync();
         job.TrainStep();
         ckpt.Notices.RequestTermination("test", TimeSpan.FromSeconds(30));
@@ -183,26 +185,35 @@ public class EmergencyCheckpointTests
         using var job = new TinyTraining("adamw", "linear");
         await using var ckpt = job.Attach(New(store, log, configure: o => o.Notices.UseSource(AzureScheduledEventsTests.Source(azure))));
         await ckpt.ResumeAsync();
-        string[]? committedAtApproval = null;
-        azure.OnApprove = _ => committedAtApproval = Directory.GetFiles(dir.Path, "manifest.json", SearchOption.AllDirectories);
+        // Another run's checkpoint at every step in the same store: the approval must wait for this run's own manifest.
+        var other = new LocalFileStore(dir.Path);
+        bool? ownManifestAtApproval = null;
+        long step = 0;
+        azure.OnApprove = _ => ownManifestAtApproval = File.Exists(Path.Combine(dir.Path, "test", $"step-{Volatile.Read(ref step):D8}", "manifest.json"));
+        var noticeSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ckpt.Notices.NoticeReceived += n => { if (n.Kind == NoticeKind.Termination) noticeSeen.TrySetResult(); };
         azure.AddEvent("other-vm-event", "Preempt", ["another-vm"], DateTimeOffset.UtcNow.AddSeconds(30));
         azure.AddEvent("freeze-1", "Freeze", [azure.VmName], DateTimeOffset.UtcNow.AddSeconds(30));
         azure.AddEvent("evict-1", "Preempt", [azure.VmName], DateTimeOffset.UtcNow.AddSeconds(30));
-        long step = 0;
-        while (!ckpt.StopRequested)
+        for (long s = 1; s <= 3; s++) await other.CreateExclusiveAsync(StoreKeys.ManifestKey("other-run", s), "{}"u8.ToArray());
+        job.TrainStep();
+        ckpt.Step(Interlocked.Increment(ref step));
+        if (!ckpt.StopRequested)
         {
+            await noticeSeen.Task.WaitAsync(TimeSpan.FromSeconds(20));
             job.TrainStep();
-            ckpt.Step(++step);
-            await Task.Delay(20);
-            Assert.That(step, Is.LessThan(500), "the notice never arrived");
+            ckpt.Step(Interlocked.Increment(ref step));
         }
-        await Task.Delay(300);
+        Assert.That(ckpt.StopRequested, Is.True, "the notice was handled at this step boundary");
+        // The emergency checkpoint's writes are held by the gate: nothing may be approved while it is uncommitted.
+        await store.FirstWriteStarted.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.That(azure.Approved, Is.Empty, "nothing is approved before the checkpoint commits");
         store.Open();
         var result = await ckpt.EmergencyCheckpoint!;
         Assert.That(result.Acknowledged, Is.True);
+        Assert.That(result.Checkpoint!.Step, Is.EqualTo(step));
         Assert.That(azure.Approved, Is.EqualTo(new[] { "evict-1" }));
-        Assert.That(committedAtApproval, Has.Some.Contains($"step-{step:D8}"), "the approval came after the manifest");
+        Assert.That(ownManifestAtApproval, Is.True, "the approval came after this run's manifest of that step");
     }
 
     [Test]
@@ -214,14 +225,13 @@ public class EmergencyCheckpointTests
         await using var ckpt = job.Attach(New(new LocalFileStore(dir.Path), new ListLogger(),
             configure: o => o.Notices.UseSource(AzureScheduledEventsTests.Source(azure, a => a.ApproveAfterCheckpoint = false))));
         await ckpt.ResumeAsync();
+        var noticeSeen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ckpt.Notices.NoticeReceived += n => { if (n.Kind == NoticeKind.Termination) noticeSeen.TrySetResult(); };
         azure.AddEvent("evict-2", "Preempt", [azure.VmName], DateTimeOffset.UtcNow.AddSeconds(30));
-        long step = 0;
-        while (!ckpt.StopRequested && step < 500)
-        {
-            job.TrainStep();
-            ckpt.Step(++step);
-            await Task.Delay(10);
-        }
+        await noticeSeen.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        job.TrainStep();
+        ckpt.Step(1);
+        Assert.That(ckpt.StopRequested, Is.True);
         var result = await ckpt.EmergencyCheckpoint!;
         Assert.That(result.Committed, Is.True);
         Assert.That(result.Acknowledged, Is.False);
