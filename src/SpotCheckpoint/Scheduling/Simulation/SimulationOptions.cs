@@ -28,10 +28,12 @@ public sealed class SimulationOptions
     public TimeSpan Persist { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// The share of <see cref="Persist"/> that slows training down (and so costs it), 0–1; the same meaning as
-    /// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>. Default 0.1.
+    /// s: the share of training speed lost while a persist is in flight, 0 ≤ s &lt; 1 (steps take 1/(1 − s) as long
+    /// until the commit), so each checkpoint costs training s × <see cref="Persist"/> on top of the stall; the same
+    /// meaning as <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>, which the adaptive policy replaces
+    /// with what it measures. Default 0.05.
     /// </summary>
-    public double PersistCostFraction { get; set; } = 0.1;
+    public double PersistCostFraction { get; set; } = 0.05;
 
     /// <summary>From an interruption until training runs again on a new machine (boot, resume). Default 300 s.</summary>
     public TimeSpan Restart { get; set; } = TimeSpan.FromSeconds(300);
@@ -60,7 +62,7 @@ public sealed class SimulationOptions
     /// <summary>Hourly price of the same machine on spot. Default 0.30 (a 70 % discount).</summary>
     public double SpotPricePerHour { get; set; } = 0.3;
 
-    /// <summary>δ as the policies experience it: stall plus the costed share of the persist, in seconds.</summary>
+    /// <summary>What one checkpoint costs training: stall + s × persist, in seconds (the persist itself only delays the commit).</summary>
     public double CheckpointCostSeconds => Stall.TotalSeconds + PersistCostFraction * Persist.TotalSeconds;
 
     /// <summary>The interruption rate the job sees: the trace's when one is given, else <see cref="HazardPerHour"/>.</summary>
@@ -93,6 +95,7 @@ public sealed class SimulationOptions
         NotNegative(Stall, nameof(Stall));
         NotNegative(Persist, nameof(Persist));
         Fraction(PersistCostFraction, nameof(PersistCostFraction));
+        if (PersistCostFraction >= 1) throw new ArgumentOutOfRangeException(nameof(PersistCostFraction), PersistCostFraction, "PersistCostFraction must be below 1 (training stops entirely at 1).");
         NotNegative(Restart, nameof(Restart));
         Finite(Hours, nameof(Hours), positive: true);
         if (Runs < 1) throw new ArgumentOutOfRangeException(nameof(Runs), Runs, "Runs must be at least 1.");
