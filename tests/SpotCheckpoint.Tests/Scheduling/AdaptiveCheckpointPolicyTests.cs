@@ -195,8 +195,8 @@ public class AdaptiveCheckpointPolicyTests
 
         var (rare, rareDriver) = Create(o => o.HazardPerHour = 0.0001); // τ would be ≈ 4 h
         var longest = rareDriver.RunCheckpoints(3)[^1];
-        Assert.That(rare.Interval, Is.EqualTo(TimeSpan.FromMinutes(90)), "default max 90 minutes");
-        Assert.That(longest.TotalSeconds, Is.EqualTo(5400).Within(1));
+        Assert.That(rare.Interval, Is.EqualTo(TimeSpan.FromMinutes(30)), "default max 30 minutes");
+        Assert.That(longest.TotalSeconds, Is.EqualTo(1800).Within(1));
     }
 
     [Test]

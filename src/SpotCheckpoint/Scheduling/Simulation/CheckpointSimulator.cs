@@ -40,13 +40,18 @@ public static class CheckpointSimulator
         double coverage = noticeSuffices ? Math.Min(options.NoticeProbability, 0.999) : 0;
         return
         [
-            new SimulatedPolicy(AdaptivePolicyName, clock => new AdaptiveCheckpointPolicy(new AdaptiveCheckpointPolicyOptions
+            new SimulatedPolicy(AdaptivePolicyName, clock =>
             {
-                HazardPerHour = prior,
-                WeekendFactor = 1,
-                NoticeCoverage = coverage,
-                TimeProvider = clock,
-            })),
+                var adaptive = new AdaptiveCheckpointPolicyOptions
+                {
+                    HazardPerHour = prior,
+                    WeekendFactor = 1,
+                    NoticeCoverage = coverage,
+                    TimeProvider = clock,
+                };
+                if (options.AdaptiveMaxInterval is { } max) adaptive.MaxInterval = max;
+                return new AdaptiveCheckpointPolicy(adaptive);
+            }),
             new SimulatedPolicy(YoungDalyPolicyName, _ => CheckpointPolicy.Every(TimeSpan.FromSeconds(Math.Max(interval, 1e-3)))),
             new SimulatedPolicy($"fixed-{options.FixedInterval.TotalSeconds:0.###}s", _ => CheckpointPolicy.Every(options.FixedInterval)),
             new SimulatedPolicy(NoCheckpointsPolicyName, _ => CheckpointPolicy.Manual),

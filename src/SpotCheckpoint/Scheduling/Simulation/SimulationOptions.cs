@@ -12,6 +12,12 @@ public sealed class SimulationOptions
     /// </summary>
     public double? AdaptivePriorPerHour { get; set; }
 
+    /// <summary>
+    /// <see cref="AdaptiveCheckpointPolicyOptions.MaxInterval"/> of the simulated adaptive policy; null (default)
+    /// keeps the policy's default (30 minutes). Raise it to compare with optima longer than that.
+    /// </summary>
+    public TimeSpan? AdaptiveMaxInterval { get; set; }
+
     /// <summary>The probability that an interruption is announced <see cref="NoticeLead"/> ahead. Default 0.</summary>
     public double NoticeProbability { get; set; }
 
@@ -100,6 +106,7 @@ public sealed class SimulationOptions
         Finite(Hours, nameof(Hours), positive: true);
         if (Runs < 1) throw new ArgumentOutOfRangeException(nameof(Runs), Runs, "Runs must be at least 1.");
         Positive(FixedInterval, nameof(FixedInterval));
+        if (AdaptiveMaxInterval is { } max) Positive(max, nameof(AdaptiveMaxInterval));
         Finite(OnDemandPricePerHour, nameof(OnDemandPricePerHour), positive: false);
         Finite(SpotPricePerHour, nameof(SpotPricePerHour), positive: false);
         if (Hours * 3600 / StepDuration.TotalSeconds > 1e10)
