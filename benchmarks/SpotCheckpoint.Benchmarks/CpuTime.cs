@@ -20,7 +20,7 @@ internal readonly record struct CpuTime(double User, double System)
     public static CpuTime operator +(CpuTime a, CpuTime b) => new(a.User + b.User, a.System + b.System);
 
     /// <summary>CPU time of the whole process so far.</summary>
-    public static CpuTime Process() => OperatingSystem.IsLinux() ? Rusage(RusageSelf) : new(System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, 0);
+    public static CpuTime Process() => OperatingSystem.IsLinux() ? Rusage(RusageSelf) : new(global::System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, 0);
 
     /// <summary>CPU time of the calling thread so far (the process's where the OS offers no per-thread figure).</summary>
     public static CpuTime Thread() => OperatingSystem.IsLinux() ? Rusage(RusageThread) : Process();

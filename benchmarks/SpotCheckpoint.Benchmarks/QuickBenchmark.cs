@@ -127,7 +127,7 @@ internal static class QuickBenchmark
         double memcpy = Median(memcpys), rawWrite = Median(rawWrites), rawRead = Median(rawReads);
         Console.Error.WriteLine($"Module.save {moduleSave:F1} ms, restore {Median(restores):F1} ms (raw read {rawRead:F1} ms)");
 
-        var overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
+        (Interval95 Overhead, double SlowdownPct)? overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
         var sweep = await SizeSweepAsync(work);
 
         return new QuickResult

@@ -37,9 +37,9 @@ public sealed class SimulationOptions
     /// s: the share of training speed lost while a persist is in flight, 0 ≤ s &lt; 1 (steps take 1/(1 − s) as long
     /// until the commit), so each checkpoint costs training s × <see cref="Persist"/> on top of the stall; the same
     /// meaning as <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>, which the adaptive policy replaces
-    /// with what it measures. Default 0.05.
+    /// with what it measures. Default 0.1.
     /// </summary>
-    public double PersistCostFraction { get; set; } = 0.05;
+    public double PersistCostFraction { get; set; } = 0.1;
 
     /// <summary>From an interruption until training runs again on a new machine (boot, resume). Default 300 s.</summary>
     public TimeSpan Restart { get; set; } = TimeSpan.FromSeconds(300);

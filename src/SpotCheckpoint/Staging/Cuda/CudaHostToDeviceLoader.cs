@@ -13,7 +13,7 @@ namespace SpotCheckpoint.Staging.Cuda;
 /// <see cref="Complete"/>: it makes the default stream wait for the copies (kernels that use the restored tensors
 /// run after them) and waits until the pinned buffers are free. One loader serves one device and one thread.
 /// </remarks>
-internal sealed unsafe class CudaHostToDeviceLoader : IDisposable
+internal sealed class CudaHostToDeviceLoader : IDisposable
 {
     /// <summary>Default chunk: 64 MiB per pinned buffer.</summary>
     public const int DefaultChunkBytes = 64 << 20;
@@ -76,12 +76,17 @@ internal sealed unsafe class CudaHostToDeviceLoader : IDisposable
             if (_busy[slot]) CudaRuntime.EventSynchronize(_copied[slot]);
             int length = (int)Math.Min(ChunkBytes, bytes - offset);
             await fill(_buffers[slot].Memory(0, length), offset).ConfigureAwait(false);
-            using var scope = CudaRuntime.UseDevice(Device);
-            CudaRuntime.MemcpyAsync((byte*)devicePointer + offset, _buffers[slot].Pointer, length, CudaRuntime.MemcpyKind.HostToDevice, _stream);
-            CudaRuntime.EventRecord(_copied[slot], _stream);
-            _busy[slot] = true;
+            Enqueue(slot, devicePointer, offset, length);
             offset += length;
         }
+    }
+
+    private unsafe void Enqueue(int slot, IntPtr devicePointer, long offset, int length)
+    {
+        using var scope = CudaRuntime.UseDevice(Device);
+        CudaRuntime.MemcpyAsync((byte*)devicePointer + offset, _buffers[slot].Pointer, length, CudaRuntime.MemcpyKind.HostToDevice, _stream);
+        CudaRuntime.EventRecord(_copied[slot], _stream);
+        _busy[slot] = true;
     }
 
     /// <summary>
