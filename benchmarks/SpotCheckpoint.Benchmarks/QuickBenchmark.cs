@@ -294,6 +294,7 @@ internal static class QuickBenchmark
             {
                 if (!checkpointing)
                 {
+                    await ckpt.FlushAsync(); // no retention of the previous window runs in this one
                     var watch = Stopwatch.StartNew();
                     for (int i = 0; i < steps; i++)
                     {
@@ -305,12 +306,13 @@ internal static class QuickBenchmark
                     cleanSteps += steps;
                     continue;
                 }
+                await ckpt.FlushAsync(); // the previous persist (and its retention) has released the staging slot
                 long committed = ckpt.Statistics.Committed;
                 var window = Stopwatch.StartNew();
                 armed.Arm();
-                ckpt.Step(++step); // the stall is inside the window
+                if (!ckpt.Step(++step)) throw new InvalidOperationException("The armed checkpoint was not taken."); // the stall is inside the window
                 long done = 0;
-                while (done < steps || ckpt.Statistics.Committed == committed)
+                while (done < steps || (ckpt.Statistics.Committed == committed && window.Elapsed < TimeSpan.FromMinutes(1)))
                 {
                     bool inFlight = ckpt.Statistics.Committed == committed;
                     var one = Stopwatch.StartNew();

@@ -8,7 +8,7 @@ internal sealed class GpuCheckOptions
 {
     private const long MiB = 1L << 20;
 
-    public const string Usage =
+    public static string Usage { get; } =
         "usage: SpotCheckpoint.GpuCheck [--mb N] [--tensors K] [--repeat R] [--device D] [--modes LIST] [--compute-mb C] [--no-pageable] [--json PATH]\n" +
         "  --mb N          total device memory to stage, in MiB (default 1024)\n" +
         "  --tensors K     split it into K device buffers (default 8)\n" +
