@@ -145,7 +145,7 @@ internal static class QuickBenchmark
             TrainingOverheadPctUpper95 = overhead?.Overhead.Upper,
             TrainingOverheadPctLower95 = overhead?.Overhead.Lower,
             TrainingOverheadPairs = overhead?.Overhead.Samples,
-            PersistSlowdownPct = overhead?.SlowdownPct,
+            PersistSlowdownPct = overhead is { } o && !double.IsNaN(o.SlowdownPct) ? o.SlowdownPct : null, // NaN: no step ran wholly during a persist
             PersistCpuSecondsPerGB = cpuMedian.Total / gb,
             PersistCpuShares = new CpuShares
             {
