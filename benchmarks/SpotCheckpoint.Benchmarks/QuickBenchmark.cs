@@ -12,7 +12,9 @@ namespace SpotCheckpoint.Benchmarks;
 /// <summary>
 /// The macro benchmark behind <c>--quick --json PATH</c>: a ~400 MB model + Adam state checkpointed the
 /// SpotCheckpoint way and compared, in the same run, with plain memcpy, Module.save + save_state_dict, raw
-/// FileStream write + fsync and raw read; then a size sweep and the training overhead.
+/// FileStream write + fsync and raw read; the persist's CPU time per GB and its pieces (hash, page-cache write,
+/// fsync) measured alone; persist and raw write again while a CPU-bound loop keeps every core busy; then a size sweep
+/// and the training overhead as a paired A/B with a 95 % interval.
 /// </summary>
 internal static class QuickBenchmark
 {
@@ -45,7 +47,9 @@ internal static class QuickBenchmark
         TrainSteps(model, optimizer, 1, batch: 8);
 
         var store = new LocalFileStore(Path.Combine(work, "store"));
+        var armed = new ArmedPolicy();
         var options = new CheckpointerOptions { RunId = "bench", Policy = CheckpointPolicy.Manual, KeepLast = 2 };
+        var armedOptions = new CheckpointerOptions { RunId = "bench", Policy = armed, KeepLast = 2 };
         var rawPath = Path.Combine(work, "raw.bin");
         long stateBytes = StateBytes(model, optimizer), stagingBytes;
         using var rawBuffer = new HostBuffer(stateBytes);
@@ -56,21 +60,50 @@ internal static class QuickBenchmark
         var persists = new List<double>();
         var memcpys = new List<double>();
         var rawWrites = new List<double>();
-        await using (var ckpt = new Checkpointer(store, options).AddModule("model", model).AddOptimizer("optimizer", optimizer))
+        var persistCpu = new List<CpuTime>();
+        var busyPersists = new List<double>();
+        var busyRawWrites = new List<double>();
+        var busyLoopSlowdowns = new List<double>();
+        long persistedBytes = 0;
+        PhaseTimes phases;
+        await using (var ckpt = new Checkpointer(store, armedOptions).AddModule("model", model).AddOptimizer("optimizer", optimizer))
         {
+            long step = 0;
             for (int i = 0; i <= Repeats; i++)
             {
-                ckpt.Step(i + 1);
-                var r = (await ckpt.CheckpointAsync())!;
+                var (stall, persist, cpu) = await CheckpointThroughStepAsync(ckpt, armed, ++step);
                 if (i == 0) continue; // the first one allocates and pre-touches the staging buffers
-                stalls.Add(r.Stall.TotalMilliseconds);
-                persists.Add(r.PersistDuration.TotalMilliseconds);
+                stalls.Add(stall);
+                persists.Add(persist);
+                persistCpu.Add(cpu);
+                persistedBytes = ckpt.Statistics.LastBytes;
                 memcpys.Add(MeasureMemcpy(model, optimizer, rawBuffer));
                 rawWrites.Add(MeasureRawWrite(rawPath, rawBuffer, stateBytes));
             }
             stagingBytes = ckpt.Statistics.StagingBytes;
+            phases = PersistProfile.Measure(work, rawBuffer, stateBytes);
+
+            // The busy-core condition: every core runs a CPU-bound loop during both the persist and the raw write.
+            using var busy = new BusyCores(Environment.ProcessorCount);
+            double busyRate = busy.Rate(TimeSpan.FromMilliseconds(500));
+            for (int i = 0; i < 3; i++)
+            {
+                long before = busy.Iterations;
+                var watch = Stopwatch.StartNew();
+                var (_, persist, _) = await CheckpointThroughStepAsync(ckpt, armed, ++step);
+                double rateDuring = (busy.Iterations - before) / watch.Elapsed.TotalSeconds;
+                busyPersists.Add(persist);
+                busyLoopSlowdowns.Add(1 - rateDuring / busyRate);
+                busyRawWrites.Add(MeasureRawWrite(rawPath, rawBuffer, stateBytes));
+            }
         }
+        var cpuMedian = persistCpu.OrderBy(c => c.Total).ElementAt(persistCpu.Count / 2);
+        double gb = persistedBytes / 1e9;
         Console.Error.WriteLine($"state {stateBytes / 1e6:F0} MB: stall {Median(stalls):F1} ms (memcpy {Median(memcpys):F1} ms), persist {Median(persists):F1} ms (raw write {Median(rawWrites):F1} ms)");
+        Console.Error.WriteLine($"persist CPU {cpuMedian.Total / gb:F3} s/GB (user {cpuMedian.User / gb:F3}, system {cpuMedian.System / gb:F3}); alone: hash {phases.HashMs:F1} ms ({phases.HashCpuSeconds / gb:F3} s/GB), " +
+            $"page-cache write {phases.WriteMs:F1} ms (user {phases.WriteCpuUserSeconds / gb:F3}, system {phases.WriteCpuSystemSeconds / gb:F3} s/GB), fsync {phases.FsyncMs:F1} ms; " +
+            $"write+fsync 16 MiB {phases.Write16MiBWithFsyncMs:F1} ms, 4 MiB {phases.Write4MiBWithFsyncMs:F1} ms, two files in parallel {phases.TwoFilesInParallelWithFsyncMs:F1} ms");
+        Console.Error.WriteLine($"busy cores: persist {Median(busyPersists):F1} ms, raw write {Median(busyRawWrites):F1} ms, the busy loop ran {Median(busyLoopSlowdowns) * 100:F1} % slower during the persist");
 
         var moduleSave = Repeat(3, () =>
         {
@@ -94,7 +127,7 @@ internal static class QuickBenchmark
         double memcpy = Median(memcpys), rawWrite = Median(rawWrites), rawRead = Median(rawReads);
         Console.Error.WriteLine($"Module.save {moduleSave:F1} ms, restore {Median(restores):F1} ms (raw read {rawRead:F1} ms)");
 
-        double? overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
+        (Interval95 Overhead, double SlowdownPct)? overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
         var sweep = await SizeSweepAsync(work);
 
         return new QuickResult
@@ -108,12 +141,30 @@ internal static class QuickBenchmark
             RestoreMs = Median(restores),
             RawReadMs = rawRead,
             StagingPeakBytes = stagingBytes,
-            TrainingOverheadPct = overhead,
+            TrainingOverheadPct = overhead?.Overhead.Mean,
+            TrainingOverheadPctUpper95 = overhead?.Overhead.Upper,
+            TrainingOverheadPctLower95 = overhead?.Overhead.Lower,
+            TrainingOverheadPairs = overhead?.Overhead.Samples,
+            PersistSlowdownPct = overhead is { } o && !double.IsNaN(o.SlowdownPct) ? o.SlowdownPct : null, // NaN: no step ran wholly during a persist
+            PersistCpuSecondsPerGB = cpuMedian.Total / gb,
+            PersistCpuShares = new CpuShares
+            {
+                Hash = phases.HashCpuSeconds / cpuMedian.Total,
+                CopyToPageCache = phases.WriteCpuSystemSeconds / cpuMedian.Total,
+                UserWrite = phases.WriteCpuUserSeconds / cpuMedian.Total,
+                Fsync = phases.FsyncCpuSeconds / cpuMedian.Total,
+                SystemTotal = cpuMedian.System / cpuMedian.Total,
+            },
+            PersistPhases = phases,
+            BusyPersistMs = Median(busyPersists),
+            BusyRawWriteMs = Median(busyRawWrites),
+            BusyLoopSlowdownDuringPersistPct = Median(busyLoopSlowdowns) * 100,
             Ratios = new Ratios
             {
                 StallOverMemcpy = Median(stalls) / memcpy,
                 ModuleSaveOverStall = moduleSave / Median(stalls),
                 PersistOverRawWrite = Median(persists) / rawWrite,
+                PersistBusyOverRawWrite = Median(busyPersists) / Median(busyRawWrites),
                 RestoreOverRawRead = Median(restores) / rawRead,
                 StagingOverState = (double)stagingBytes / stateBytes,
             },
@@ -192,41 +243,96 @@ internal static class QuickBenchmark
     }
 
     /// <summary>
-    /// Training throughput without checkpoints and with one every 10 s, in alternating 12 s windows (two of each),
-    /// so both see the same machine. Returns the throughput lost, in percent.
+    /// One checkpoint through <see cref="Checkpointer.Step"/> and its persist awaited: stall and persist (ms) as the
+    /// checkpointer measured them, and the process CPU time from the end of the stall to the end of the persist
+    /// (the persist's work; retention included).
     /// </summary>
-    private static async Task<double> MeasureTrainingOverheadAsync(string work, nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer)
+    private static async Task<(double Stall, double Persist, CpuTime Cpu)> CheckpointThroughStepAsync(Checkpointer ckpt, ArmedPolicy armed, long step)
     {
-        var window = TimeSpan.FromSeconds(12);
+        armed.Arm();
+        if (!ckpt.Step(step)) throw new InvalidOperationException("The armed checkpoint was not taken.");
+        var cpu = CpuTime.Process();
+        await ckpt.FlushAsync();
+        var used = CpuTime.Process() - cpu;
+        var stats = ckpt.Statistics;
+        if (stats.LastError is { } error) throw new InvalidOperationException("The benchmark's checkpoint failed.", error);
+        return (stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds, used);
+    }
+
+    private const int OverheadPairs = 10;
+    private const double OverheadIntervalSeconds = 10;
+
+    /// <summary>
+    /// Training overhead at a checkpoint every 10 s, as a paired A/B: each pair runs the same number of training
+    /// steps (about 2.5 s) once without a checkpoint and once with one taken at its start, continuing until the
+    /// persist has committed, in alternating order (AB, BA, ...) so drift cancels. A pair's overhead is the time the
+    /// checkpoint cost (window B minus B's steps at A's pace) over 10 s; reported as the mean with a 95 % interval
+    /// (Student's t over the pairs). Also returns the slowdown of steps while a persist is in flight.
+    /// </summary>
+    private static async Task<(Interval95 Overhead, double SlowdownPct)> MeasureTrainingOverheadAsync(string work, nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer)
+    {
         TrainSteps(model, optimizer, 3, batch: 64); // warm-up
         var store = new LocalFileStore(Path.Combine(work, "overhead"));
-        await using var ckpt = new Checkpointer(store, new CheckpointerOptions { RunId = "overhead", Policy = CheckpointPolicy.Every(TimeSpan.FromSeconds(10)), KeepLast = 1 })
+        var armed = new ArmedPolicy();
+        await using var ckpt = new Checkpointer(store, new CheckpointerOptions { RunId = "overhead", Policy = armed, KeepLast = 1 })
             .AddModule("model", model).AddOptimizer("optimizer", optimizer);
         long step = 0;
-        ckpt.Step(step);
-        await ckpt.CheckpointAsync(); // staging is allocated once, outside the windows, as in a long run
-        double stepsWith = 0, secondsWith = 0, stepsWithout = 0, secondsWithout = 0;
-        for (int round = 0; round < 2; round++)
+        armed.Arm();
+        ckpt.Step(++step);
+        await ckpt.FlushAsync(); // staging is allocated once, outside the windows, as in a long run
+        var warm = Stopwatch.StartNew();
+        TrainSteps(model, optimizer, 3, batch: 64);
+        int steps = Math.Max(5, (int)Math.Ceiling(2.5 / (warm.Elapsed.TotalSeconds / 3)));
+
+        var overheads = new List<double>();
+        double busySeconds = 0, busySteps = 0, cleanSeconds = 0, cleanSteps = 0;
+        for (int pair = 0; pair < OverheadPairs; pair++)
         {
-            foreach (bool checkpointing in new[] { false, true })
+            double a = 0, b = 0;
+            long bSteps = 0;
+            foreach (bool checkpointing in pair % 2 == 0 ? new[] { false, true } : new[] { true, false })
             {
-                long steps = 0;
-                var watch = Stopwatch.StartNew();
-                while (watch.Elapsed < window)
+                if (!checkpointing)
                 {
-                    TrainSteps(model, optimizer, 1, batch: 64);
-                    steps++;
-                    step++;
-                    if (checkpointing) ckpt.Step(step);
+                    await ckpt.FlushAsync(); // no retention of the previous window runs in this one
+                    var watch = Stopwatch.StartNew();
+                    for (int i = 0; i < steps; i++)
+                    {
+                        TrainSteps(model, optimizer, 1, batch: 64);
+                        ckpt.Step(++step);
+                    }
+                    a = watch.Elapsed.TotalSeconds;
+                    cleanSeconds += a;
+                    cleanSteps += steps;
+                    continue;
                 }
-                if (checkpointing) await ckpt.FlushAsync(); // a persist still running belongs to this window
-                if (checkpointing) { stepsWith += steps; secondsWith += watch.Elapsed.TotalSeconds; }
-                else { stepsWithout += steps; secondsWithout += watch.Elapsed.TotalSeconds; }
+                await ckpt.FlushAsync(); // the previous persist (and its retention) has released the staging slot
+                long committed = ckpt.Statistics.Committed;
+                var window = Stopwatch.StartNew();
+                armed.Arm();
+                if (!ckpt.Step(++step)) throw new InvalidOperationException("The armed checkpoint was not taken."); // the stall is inside the window
+                long done = 0;
+                while (done < steps || (ckpt.Statistics.Committed == committed && window.Elapsed < TimeSpan.FromMinutes(1)))
+                {
+                    bool inFlight = ckpt.Statistics.Committed == committed;
+                    var one = Stopwatch.StartNew();
+                    TrainSteps(model, optimizer, 1, batch: 64);
+                    ckpt.Step(++step);
+                    done++;
+                    // A step during which the commit landed ran partly with the persist: neither sample.
+                    if (inFlight && ckpt.Statistics.Committed == committed) { busySeconds += one.Elapsed.TotalSeconds; busySteps++; }
+                }
+                b = window.Elapsed.TotalSeconds;
+                bSteps = done;
             }
+            double lost = b - bSteps * (a / steps);
+            overheads.Add(lost / OverheadIntervalSeconds * 100);
         }
-        double without = stepsWithout / secondsWithout, with = stepsWith / secondsWith;
-        Console.Error.WriteLine($"training: {without:F3} steps/s without checkpoints, {with:F3} with one every 10 s ({ckpt.Statistics.Committed - 1} taken)");
-        return (without - with) / without * 100;
+        var interval = Interval95.Of(overheads);
+        double slowdown = busySteps > 0 && cleanSteps > 0 ? (1 - (cleanSeconds / cleanSteps) / (busySeconds / busySteps)) * 100 : double.NaN;
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"training: {steps} steps per window, overhead at one checkpoint per {OverheadIntervalSeconds:0} s {interval.Mean:F2} % (95 % interval {interval.Lower:F2} to {interval.Upper:F2} %, {interval.Samples} pairs); steps {slowdown:F1} % slower while a persist is in flight"));
+        return (interval, slowdown);
     }
 
     private static async Task<List<SweepPoint>> SizeSweepAsync(string work)
@@ -288,6 +394,16 @@ internal sealed class QuickResult
     public double RawReadMs { get; init; }
     public long StagingPeakBytes { get; init; }
     public double? TrainingOverheadPct { get; init; }
+    public double? TrainingOverheadPctUpper95 { get; init; }
+    public double? TrainingOverheadPctLower95 { get; init; }
+    public int? TrainingOverheadPairs { get; init; }
+    public double? PersistSlowdownPct { get; init; }
+    public double PersistCpuSecondsPerGB { get; init; }
+    public CpuShares PersistCpuShares { get; init; } = new();
+    public PhaseTimes PersistPhases { get; init; } = new();
+    public double BusyPersistMs { get; init; }
+    public double BusyRawWriteMs { get; init; }
+    public double BusyLoopSlowdownDuringPersistPct { get; init; }
     public Ratios Ratios { get; init; } = new();
     public List<SweepPoint> SizeSweep { get; init; } = new();
     public string Machine { get; init; } = "";
@@ -298,8 +414,19 @@ internal sealed class Ratios
     public double StallOverMemcpy { get; init; }
     public double ModuleSaveOverStall { get; init; }
     public double PersistOverRawWrite { get; init; }
+    public double PersistBusyOverRawWrite { get; init; }
     public double RestoreOverRawRead { get; init; }
     public double StagingOverState { get; init; }
+}
+
+/// <summary>Shares of the persist's CPU time: the pieces measured alone over the persist's total (they need not sum to 1).</summary>
+internal sealed class CpuShares
+{
+    public double Hash { get; init; }
+    public double CopyToPageCache { get; init; }
+    public double UserWrite { get; init; }
+    public double Fsync { get; init; }
+    public double SystemTotal { get; init; }
 }
 
 internal sealed record SweepPoint(long Bytes, double StallMs, double PersistMs);

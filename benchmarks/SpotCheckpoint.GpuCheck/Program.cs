@@ -20,20 +20,20 @@ internal static unsafe class Program
 
     private static int Main(string[] args)
     {
-        Options options;
+        GpuCheckOptions options;
         try
         {
-            options = Options.Parse(args);
+            options = GpuCheckOptions.Parse(args);
         }
         catch (ArgumentException ex)
         {
             Console.Error.WriteLine(ex.Message);
-            Console.Error.WriteLine(Options.Usage);
+            Console.Error.WriteLine(GpuCheckOptions.Usage);
             return 64;
         }
         if (options.Help)
         {
-            Console.WriteLine(Options.Usage);
+            Console.WriteLine(GpuCheckOptions.Usage);
             return 0;
         }
 
@@ -57,7 +57,7 @@ internal static unsafe class Program
         }
     }
 
-    private static int Run(Options o)
+    private static int Run(GpuCheckOptions o)
     {
         int deviceCount = CudaRuntime.GetDeviceCount();
         if (o.Device >= deviceCount)
@@ -183,12 +183,17 @@ internal static unsafe class Program
             // For information only: the same without the fence shows why it is there (a race: may or may not tear).
             Clear(pinned);
             for (int i = 0; i < o.Tensors; i++) CudaRuntime.Memset(device[i], Before, sizes[i]);
-            unfenced = new CudaStagingCopier(o.Device, fenceDefaultStream: false);
+            // FenceOptimizerStep without the optimizer-step call leaves the default stream unfenced.
+            unfenced = new CudaStagingCopier(o.Device, CudaStagingMode.FenceOptimizerStep);
             var raced = unfenced.Enqueue(copies);
             for (int i = 0; i < o.Tensors; i++) CudaRuntime.Memset(device[i], After, sizes[i]);
             raced.Wait();
             CudaRuntime.DeviceSynchronize();
             long tornWithoutFence = CountNot(pinned.Pointer, totalBytes, Before);
+
+            UploadPattern(device, sizes, offsets, expected);
+            var (modeResults, baseline, computeMs) = MeasureModes(o, device, sizes, offsets, copies, pinned, expected, totalBytes, failures);
+            mismatches += modeResults.Append(baseline).Count(m => !m.Verified);
 
             var result = new Result
             {
@@ -214,7 +219,9 @@ internal static unsafe class Program
                 PageableAll = pageableTimes,
             };
             PrintResult(result);
-            if (o.JsonPath is not null) WriteJson(o.JsonPath, result);
+            Console.WriteLine();
+            Console.Write(GpuCheckReport.Table(modeResults, baseline, totalBytes, computeMs));
+            if (o.JsonPath is not null) WriteJson(o.JsonPath, result, modeResults, baseline);
             return mismatches == 0 && failures.Count == 0 ? 0 : 1;
         }
         finally
@@ -252,7 +259,100 @@ internal static unsafe class Program
             : $"MISMATCH: {r.Mismatches} bytes differed.");
     }
 
-    private static void WriteJson(string path, Result r)
+    /// <summary>
+    /// Each staging mode against plain pinned cudaMemcpy, with <see cref="GpuCheckOptions.ComputeMegaBytes"/> of
+    /// device-to-device copies queued on the default stream after each snapshot (a stand-in for forward and backward,
+    /// no libtorch): host blocked (the enqueue), device stall (CUDA events around the fence or clone), and the wall
+    /// time until both the snapshot and the work are done. The last round of each mode also queues an in-place
+    /// "optimizer step" after the fence and checks that the staged bytes are the ones from before it.
+    /// </summary>
+    private static (List<ModeMeasurement> Modes, ModeMeasurement Baseline, double ComputeMs) MeasureModes(
+        GpuCheckOptions o, IntPtr[] device, long[] sizes, long[] offsets, DeviceToHostCopy[] copies, PinnedHostBuffer pinned, HostBuffer expected, long totalBytes, List<string> failures)
+    {
+        long computeBytes = o.ComputeMegaBytes * MiB / 2;
+        IntPtr a = computeBytes > 0 ? CudaRuntime.Malloc(computeBytes) : IntPtr.Zero;
+        IntPtr b = computeBytes > 0 ? CudaRuntime.Malloc(computeBytes) : IntPtr.Zero;
+        void QueueCompute()
+        {
+            for (long off = 0; off < computeBytes; off += 256 * MiB)
+                CudaRuntime.MemcpyAsync((byte*)b + off, (byte*)a + off, Math.Min(256 * MiB, computeBytes - off), CudaRuntime.MemcpyKind.DeviceToDevice, CudaRuntime.DefaultStream);
+        }
+        try
+        {
+            var computeTimes = new List<double>();
+            for (int r = 0; r <= o.Repeat; r++)
+            {
+                CudaRuntime.DeviceSynchronize();
+                long t0 = Stopwatch.GetTimestamp();
+                QueueCompute();
+                CudaRuntime.DeviceSynchronize();
+                if (r > 0) computeTimes.Add(Seconds(t0, Stopwatch.GetTimestamp()) * 1e3);
+            }
+
+            var hostB = new List<double>();
+            var totalB = new List<double>();
+            bool baselineOk = true;
+            for (int r = 0; r <= o.Repeat; r++)
+            {
+                Clear(pinned);
+                CudaRuntime.DeviceSynchronize();
+                long t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < o.Tensors; i++)
+                    CudaRuntime.Memcpy(pinned.Pointer + offsets[i], (void*)device[i], sizes[i], CudaRuntime.MemcpyKind.DeviceToHost);
+                long t1 = Stopwatch.GetTimestamp();
+                QueueCompute();
+                CudaRuntime.DeviceSynchronize();
+                long t2 = Stopwatch.GetTimestamp();
+                baselineOk &= Verify(pinned, expected, totalBytes, "modes baseline", r, failures) == 0;
+                if (r == 0) continue;
+                hostB.Add(Seconds(t0, t1) * 1e3);
+                totalB.Add(Seconds(t0, t2) * 1e3);
+            }
+            // A synchronous cudaMemcpy holds the host and the default stream alike.
+            var baseline = new ModeMeasurement(GpuCheckReport.BaselineName, Median(hostB), Median(hostB), Median(totalB), baselineOk);
+
+            var results = new List<ModeMeasurement>();
+            var modeCopies = copies.Select((c, i) => c with { ChangesInForward = i == 0 }).ToArray(); // buffer 0 stands for BatchNorm stats
+            foreach (var mode in o.Modes)
+            {
+                using var copier = new CudaStagingCopier(o.Device, mode);
+                var host = new List<double>();
+                var stall = new List<double>();
+                var total = new List<double>();
+                bool ok = true;
+                for (int r = 0; r <= o.Repeat; r++)
+                {
+                    bool last = r == o.Repeat;
+                    Clear(pinned);
+                    CudaRuntime.DeviceSynchronize();
+                    long t0 = Stopwatch.GetTimestamp();
+                    var handle = copier.Enqueue(modeCopies);
+                    long t1 = Stopwatch.GetTimestamp();
+                    QueueCompute();
+                    copier.BeforeOptimizerStep();
+                    if (last) for (int i = 0; i < o.Tensors; i++) CudaRuntime.Memset(device[i], 0x5A, sizes[i]); // the in-place update
+                    handle.Wait();
+                    CudaRuntime.DeviceSynchronize();
+                    long t2 = Stopwatch.GetTimestamp();
+                    ok &= Verify(pinned, expected, totalBytes, GpuCheckOptions.NameOf(mode), r, failures) == 0;
+                    if (last) UploadPattern(device, sizes, offsets, expected);
+                    if (r == 0) continue;
+                    host.Add(Seconds(t0, t1) * 1e3);
+                    stall.Add(handle.DeviceStall?.TotalMilliseconds ?? double.NaN);
+                    total.Add(Seconds(t0, t2) * 1e3);
+                }
+                results.Add(new ModeMeasurement(GpuCheckOptions.NameOf(mode), Median(host), Median(stall), Median(total), ok));
+            }
+            return (results, baseline, Median(computeTimes));
+        }
+        finally
+        {
+            if (a != IntPtr.Zero) CudaRuntime.Free(a);
+            if (b != IntPtr.Zero) CudaRuntime.Free(b);
+        }
+    }
+
+    private static void WriteJson(string path, Result r, IReadOnlyList<ModeMeasurement> modes, ModeMeasurement baseline)
     {
         using var stream = File.Create(path);
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
@@ -294,6 +394,7 @@ internal static unsafe class Program
         WriteSamples(w, "pinnedMemcpy", r.PinnedAll);
         WriteSamples(w, "pageableMemcpy", r.PageableAll);
         w.WriteEndObject();
+        GpuCheckReport.WriteJson(w, modes, baseline);
         w.WriteEndObject();
     }
 
@@ -461,57 +562,6 @@ internal static unsafe class Program
         public required List<double> OursAll { get; init; }
         public required List<double> PinnedAll { get; init; }
         public required List<double> PageableAll { get; init; }
-    }
-
-    private sealed class Options
-    {
-        public const string Usage =
-            "usage: SpotCheckpoint.GpuCheck [--mb N] [--tensors K] [--repeat R] [--device D] [--no-pageable] [--json PATH]\n" +
-            "  --mb N         total device memory to stage, in MiB (default 1024)\n" +
-            "  --tensors K    split it into K device buffers (default 8)\n" +
-            "  --repeat R     timed repeats of each path after one warm-up; medians reported (default 5)\n" +
-            "  --device D     CUDA device index (default 0)\n" +
-            "  --no-pageable  skip the pageable cudaMemcpy reference\n" +
-            "  --json PATH    also write the results as JSON\n" +
-            "exit codes: 0 verified, 1 mismatch, 2 CUDA not available, 3 a CUDA call failed, 64 bad arguments";
-
-        public long MegaBytes { get; private set; } = 1024;
-        public int Tensors { get; private set; } = 8;
-        public int Repeat { get; private set; } = 5;
-        public int Device { get; private set; }
-        public bool NoPageable { get; private set; }
-        public string? JsonPath { get; private set; }
-        public bool Help { get; private set; }
-
-        public static Options Parse(string[] args)
-        {
-            var o = new Options();
-            for (int i = 0; i < args.Length; i++)
-            {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-                long Number(long min, long max)
-                {
-                    var name = args[i];
-                    var text = Next();
-                    if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
-                        throw new ArgumentException($"{name} must be an integer from {min} to {max}, not '{text}'.");
-                    return v;
-                }
-                switch (args[i])
-                {
-                    case "--mb": o.MegaBytes = Number(1, 1L << 20); break;
-                    case "--tensors": o.Tensors = (int)Number(1, 4096); break;
-                    case "--repeat": o.Repeat = (int)Number(1, 1000); break;
-                    case "--device": o.Device = (int)Number(0, 1024); break;
-                    case "--no-pageable": o.NoPageable = true; break;
-                    case "--json": o.JsonPath = Next(); break;
-                    case "-h" or "--help": o.Help = true; break;
-                    default: throw new ArgumentException($"Unknown argument '{args[i]}'.");
-                }
-            }
-            if (o.MegaBytes * MiB / o.Tensors == 0) throw new ArgumentException("--tensors is larger than the number of bytes.");
-            return o;
-        }
     }
 }
 

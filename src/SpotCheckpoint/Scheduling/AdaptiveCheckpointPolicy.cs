@@ -3,25 +3,32 @@ using System.Globalization;
 namespace SpotCheckpoint.Scheduling;
 
 /// <summary>
-/// Checkpoints at the interval that wastes the least GPU time: Daly's optimum τ for the measured cost δ of a
-/// checkpoint and the mean time to interruption M of a <see cref="HazardModel"/>, kept within
+/// Checkpoints at the interval that wastes the least GPU time (<see cref="CheckpointOptimum"/>) for the measured
+/// stall δ, persist time p and slowdown s while a persist runs, and the mean time to interruption M of a
+/// <see cref="HazardModel"/>, kept within
 /// [<see cref="AdaptiveCheckpointPolicyOptions.MinInterval"/>, <see cref="AdaptiveCheckpointPolicyOptions.MaxInterval"/>]
 /// and placed on the step boundary nearest to it.
 /// </summary>
 /// <remarks>
-/// <para>δ is learned from <see cref="OnCheckpointCommitted"/>: the stall plus
-/// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/> of the persist time, averaged (EWMA) with each
-/// sample capped at 4× the average so one outlier cannot swing it. The step duration is an EWMA of the time between
-/// <see cref="IsDue"/> calls on the policy's clock. M comes from the hazard model (prior per GPU family, observed
+/// <para>Training loses the stall (the longer of host and device stall) and the slowdown while the persist runs;
+/// the persist itself only delays the commit, which adds to the work an interruption can take and bounds the
+/// interval from below (one persist at a time). δ and p are learned from <see cref="OnCheckpointCommitted(CheckpointCommitCost)"/>,
+/// averaged (EWMA) with each sample capped at 4× the average so one outlier cannot swing it. s is measured from the
+/// step times seen by <see cref="IsDue"/> with and without a persist in flight (or taken from
+/// <see cref="CheckpointCommitCost.PersistSlowdown"/> when the caller measured it);
+/// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/> stands in until then. The step duration is an
+/// EWMA of the time between <see cref="IsDue"/> calls on the policy's clock. M comes from the hazard model (prior per GPU family, observed
 /// interruptions, weekend factor), shortened while a risk raised by <see cref="RaiseRisk"/> lasts.</para>
 /// <para><see cref="IsDue"/> runs on the training thread in O(1) without allocating; the model is re-read every
-/// minute of the clock or when something changed. <see cref="OnCheckpointCommitted"/>, <see cref="RaiseRisk"/> and
+/// minute of the clock or when something changed. <see cref="OnCheckpointCommitted(CheckpointCommitCost)"/>, <see cref="RaiseRisk"/> and
 /// <see cref="RecordInterruption"/> may be called from any thread.</para>
 /// </remarks>
 public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
 {
     private const double RefreshSeconds = 60;
     private const double OutlierCap = 4;
+    private const int SlowdownSamples = 3;
+    private const double MaxSlowdown = 0.9;
 
     private readonly TimeProvider _time;
     private readonly HazardModel _hazard;
@@ -44,17 +51,29 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
     private long _nextRefresh = long.MinValue;
     private int _seenVersion = -1;
     private int _seenHazardVersion = -1;
+    private long _seenCheckpointStep = long.MinValue;
+    private int _seenCommits;
+    private int _commitTarget;
+    private bool _inFlight;
+    private long _inFlightSince;
+    private double _cleanStepSeconds;
+    private double _busyStepSeconds;
+    private int _busySamples;
 
     // Written by the training thread, read by anyone.
     private double _stepSeconds;
     private double _intervalSeconds;
     private double _mtbiSeconds;
+    private double _measuredSlowdown = -1;
+    private double _slowdownInUse;
 
     // Written by other threads.
     private readonly object _costGate = new();
-    private double _costSeconds;
+    private double _stallSeconds;
     private double _persistSeconds;
+    private double _givenSlowdown = -1;
     private bool _costMeasured;
+    private int _commits;
     private int _version;
     private long _riskUntil = long.MinValue;
     private int _checkpointRequested;
@@ -76,15 +95,39 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
         _coverage = o.NoticeCoverage;
         _riskMultiplier = o.RiskHazardMultiplier;
         _riskDuration = o.RiskDuration;
-        _costSeconds = o.InitialCheckpointCost.TotalSeconds;
+        _stallSeconds = o.InitialCheckpointCost.TotalSeconds;
+        _slowdownInUse = _persistFraction;
         Refresh(_time.GetTimestamp());
     }
 
     /// <summary>The hazard model: record interruptions on it, and keep it with the run (<see cref="HazardModel.BeginAttemptAsync"/>).</summary>
     public HazardModel Hazard => _hazard;
 
-    /// <summary>δ: what one checkpoint currently costs training (the initial guess until one is measured).</summary>
-    public TimeSpan CheckpointCost { get { lock (_costGate) return TimeSpan.FromSeconds(_costSeconds); } }
+    /// <summary>
+    /// What one checkpoint currently costs training: the stall plus the slowdown while its persist runs, δ + s·p
+    /// (the initial guess until one is measured).
+    /// </summary>
+    public TimeSpan CheckpointCost
+    {
+        get
+        {
+            double s = Volatile.Read(ref _slowdownInUse);
+            lock (_costGate) return TimeSpan.FromSeconds(_stallSeconds + s * _persistSeconds);
+        }
+    }
+
+    /// <summary>p: the persist time the policy plans with (EWMA); zero until a checkpoint was committed.</summary>
+    public TimeSpan PersistDuration { get { lock (_costGate) return TimeSpan.FromSeconds(_persistSeconds); } }
+
+    /// <summary>
+    /// s: the share of training speed lost while a persist is in flight, as the policy plans with it: the caller's
+    /// measurement, else the policy's own (step times with and without a persist in flight), else
+    /// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>.
+    /// </summary>
+    public double PersistSlowdown => Volatile.Read(ref _slowdownInUse);
+
+    /// <summary>The slowdown measured from step times, or null until enough steps with a persist in flight were seen.</summary>
+    public double? MeasuredPersistSlowdown { get { double s = Volatile.Read(ref _measuredSlowdown); return s >= 0 ? s : null; } }
 
     /// <summary>The measured step duration; zero until two steps have been seen.</summary>
     public TimeSpan StepDuration => TimeSpan.FromSeconds(Volatile.Read(ref _stepSeconds));
@@ -112,18 +155,41 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
     public override bool IsDue(long step, long lastCheckpointStep, TimeSpan sinceLastCheckpoint)
     {
         long now = _time.GetTimestamp();
+        int commits = Volatile.Read(ref _commits);
         if (_hasLast)
         {
             long elapsed = now - _lastTimestamp;
+            bool committedMeanwhile = commits != _seenCommits;
+            bool stillInFlight = _inFlight && commits < _commitTarget;
             if (elapsed > 0)
             {
                 _exposureTicks += elapsed;
                 // A checkpoint at the previous boundary put its stall into this interval, and a resume or rollback
                 // starts the count afresh: neither is a step duration.
                 if (step > _lastStep && lastCheckpointStep < _lastStep)
-                    ObserveStep(elapsed * _secondsPerTick / (step - _lastStep));
+                {
+                    double sample = elapsed * _secondsPerTick / (step - _lastStep);
+                    ObserveStep(sample);
+                    // A step during which the persist committed ran partly with it, partly without: neither sample.
+                    if (stillInFlight) ObserveSlowdown(sample, busy: true);
+                    else if (!_inFlight && !committedMeanwhile) ObserveSlowdown(sample, busy: false);
+                }
+            }
+            if (lastCheckpointStep != _seenCheckpointStep && lastCheckpointStep == _lastStep && step > _lastStep)
+            {
+                // A snapshot was taken at the previous boundary: its persist runs until its commit, which follows
+                // the commit of a persist still in flight before it (one persist at a time).
+                _commitTarget = _seenCommits + (_inFlight ? 2 : 1);
+                _inFlight = commits < _commitTarget;
+                _inFlightSince = now;
+            }
+            else if (_inFlight && (!stillInFlight || PersistOverdue(now)))
+            {
+                _inFlight = false;
             }
         }
+        _seenCheckpointStep = lastCheckpointStep;
+        _seenCommits = commits;
         _hasLast = true;
         _lastTimestamp = now;
         _lastStep = step;
@@ -143,24 +209,33 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
     }
 
     /// <inheritdoc />
-    public override void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes)
+    public override void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes) =>
+        OnCheckpointCommitted(new CheckpointCommitCost(stall, persist, bytes));
+
+    /// <inheritdoc />
+    public override void OnCheckpointCommitted(CheckpointCommitCost cost)
     {
-        double sample = Math.Max(0, stall.TotalSeconds) + _persistFraction * Math.Max(0, persist.TotalSeconds);
-        double persistSeconds = Math.Max(0, persist.TotalSeconds);
+        double stall = Math.Max(0, cost.EffectiveStall.TotalSeconds);
+        double persistSeconds = Math.Max(0, cost.Persist.TotalSeconds);
+        double given = cost.PersistSlowdown is { } lost && persistSeconds > 0
+            ? Math.Clamp(lost.TotalSeconds / persistSeconds, 0, MaxSlowdown)
+            : -1;
         lock (_costGate)
         {
             if (!_costMeasured)
             {
-                _costSeconds = sample;
+                _stallSeconds = stall;
                 _persistSeconds = persistSeconds;
                 _costMeasured = true;
             }
             else
             {
-                _costSeconds += _costWeight * (Cap(sample, _costSeconds) - _costSeconds);
+                _stallSeconds += _costWeight * (Cap(stall, _stallSeconds) - _stallSeconds);
                 _persistSeconds += _costWeight * (Cap(persistSeconds, _persistSeconds) - _persistSeconds);
             }
+            if (given >= 0) _givenSlowdown = _givenSlowdown < 0 ? given : _givenSlowdown + _costWeight * (given - _givenSlowdown);
         }
+        Interlocked.Increment(ref _commits);
         Interlocked.Increment(ref _version);
     }
 
@@ -200,6 +275,29 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
         Volatile.Write(ref _stepSeconds, s <= 0 ? sample : s + _stepWeight * (Cap(sample, s) - s));
     }
 
+    /// <summary>Keeps step times with and without a persist in flight apart; s = 1 − clean / busy.</summary>
+    private void ObserveSlowdown(double sample, bool busy)
+    {
+        if (busy)
+        {
+            _busyStepSeconds = _busyStepSeconds <= 0 ? sample : _busyStepSeconds + _stepWeight * (Cap(sample, _busyStepSeconds) - _busyStepSeconds);
+            _busySamples++;
+        }
+        else
+        {
+            _cleanStepSeconds = _cleanStepSeconds <= 0 ? sample : _cleanStepSeconds + _stepWeight * (Cap(sample, _cleanStepSeconds) - _cleanStepSeconds);
+        }
+        if (_busySamples >= SlowdownSamples && _cleanStepSeconds > 0)
+            Volatile.Write(ref _measuredSlowdown, Math.Clamp(1 - _cleanStepSeconds / _busyStepSeconds, 0, MaxSlowdown));
+    }
+
+    /// <summary>A persist that has not committed after four times the usual persist time has failed or been dropped.</summary>
+    private bool PersistOverdue(long now)
+    {
+        double persist = Volatile.Read(ref _persistSeconds);
+        return persist > 0 && (now - _inFlightSince) * _secondsPerTick > 4 * persist + 1;
+    }
+
     private void Refresh(long now)
     {
         _seenVersion = Volatile.Read(ref _version);
@@ -218,15 +316,19 @@ public sealed class AdaptiveCheckpointPolicy : CheckpointPolicy
         double perSecond = perHour * (1 - _coverage) / 3600;
         double mtbi = perSecond > 0 ? 1 / perSecond : double.PositiveInfinity;
 
-        double cost, persist;
+        double stall, persist, given;
         lock (_costGate)
         {
-            cost = _costSeconds;
+            stall = _stallSeconds;
             persist = _persistSeconds;
+            given = _givenSlowdown;
         }
-        // With one staging buffer a checkpoint due while the previous one still persists has to wait: never plan
-        // checkpoints closer together than a persist takes.
-        double tau = Math.Max(YoungDaly.DalyInterval(cost, mtbi), persist);
+        double measured = Volatile.Read(ref _measuredSlowdown);
+        double slowdown = given >= 0 ? given : measured >= 0 ? measured : _persistFraction;
+        Volatile.Write(ref _slowdownInUse, slowdown);
+        // Training pays δ + s·p per checkpoint; the commit latency p is paid by the work at risk whatever τ is, and
+        // with one staging buffer a checkpoint due while the previous one still persists has to wait.
+        double tau = CheckpointOptimum.Interval(stall, persist, Math.Min(slowdown, MaxSlowdown), mtbi);
         Volatile.Write(ref _intervalSeconds, Math.Clamp(tau, _minSeconds, _maxSeconds));
         Volatile.Write(ref _mtbiSeconds, mtbi);
 

@@ -22,6 +22,15 @@ public abstract class CheckpointPolicy
     public virtual void OnCheckpointCommitted(TimeSpan stall, TimeSpan persist, long bytes) { }
 
     /// <summary>
+    /// Called after each committed checkpoint with everything measured about its cost: the host stall, the device
+    /// stall of a CUDA snapshot and, when known, the training time lost while the persist ran. Runs on a background
+    /// thread; the default forwards to <see cref="OnCheckpointCommitted(TimeSpan, TimeSpan, long)"/> with the
+    /// effective stall (the longer of host and device).
+    /// </summary>
+    /// <param name="cost">What the checkpoint cost.</param>
+    public virtual void OnCheckpointCommitted(CheckpointCommitCost cost) => OnCheckpointCommitted(cost.EffectiveStall, cost.Persist, cost.Bytes);
+
+    /// <summary>
     /// Signals that an interruption is likely soon (an AWS rebalance recommendation, a scheduled maintenance event).
     /// <see cref="AdaptiveCheckpointPolicy"/> checkpoints at the next step boundary and tightens its interval for
     /// <paramref name="duration"/>; the fixed policies ignore it. Thread-safe.

@@ -55,6 +55,56 @@ public class AdaptiveCheckpointPolicyTests
     }
 
     [Test]
+    public void A_persist_that_does_not_slow_the_steps_costs_training_only_the_stall()
+    {
+        // 0.2 s stall, a minute of background persist, steps as fast with it as without: the interval is the one
+        // for 0.2 s (bounded below by the persist), not for 0.2 s + a share of the minute.
+        var (policy, driver) = Create();
+        driver.Stall = TimeSpan.FromSeconds(0.2);
+        driver.Persist = TimeSpan.FromSeconds(60);
+        driver.BusyStepDuration = TimeSpan.FromSeconds(1);
+        driver.RunCheckpoints(6);
+        var intervals = driver.RunCheckpoints(3);
+        Assert.That(policy.MeasuredPersistSlowdown, Is.EqualTo(0).Within(1e-9));
+        Assert.That(policy.CheckpointCost.TotalSeconds, Is.EqualTo(0.2).Within(1e-6));
+        double expected = CheckpointOptimum.Interval(0.2, 60, 0, MeanSeconds); // ≈ 187 s
+        Assert.That(intervals[^1].TotalSeconds, Is.EqualTo(expected).Within(5).Percent);
+    }
+
+    [Test]
+    public void The_slowdown_while_persisting_is_measured_from_the_step_times()
+    {
+        var (policy, driver) = Create();
+        driver.Stall = TimeSpan.FromSeconds(0.2);
+        driver.Persist = TimeSpan.FromSeconds(60);
+        driver.BusyStepDuration = TimeSpan.FromSeconds(1.25); // training runs at 80 % of its speed meanwhile
+        driver.RunCheckpoints(6);
+        var intervals = driver.RunCheckpoints(3);
+        Assert.That(policy.MeasuredPersistSlowdown, Is.EqualTo(0.2).Within(1e-6));
+        Assert.That(policy.StepDuration.TotalSeconds, Is.LessThan(1.25));
+        Assert.That(policy.CheckpointCost.TotalSeconds, Is.EqualTo(0.2 + 0.2 * 60).Within(1).Percent);
+        Assert.That(intervals[^1].TotalSeconds, Is.EqualTo(CheckpointOptimum.Interval(0.2, 60, 0.2, MeanSeconds)).Within(5).Percent);
+    }
+
+    [Test]
+    public void A_reported_slowdown_and_device_stall_are_what_training_pays()
+    {
+        var (policy, driver) = Create();
+        driver.Stall = TimeSpan.FromMilliseconds(0.1); // the host only enqueues the copy
+        driver.Persist = TimeSpan.FromSeconds(40);
+        driver.Cost = () => new CheckpointCommitCost(TimeSpan.FromMilliseconds(0.1), TimeSpan.FromSeconds(40), 1 << 20)
+        {
+            DeviceStall = TimeSpan.FromSeconds(1.5), // the default stream waited for the device-to-host copy
+            PersistSlowdown = TimeSpan.FromSeconds(2), // 5 % of the persist
+        };
+        driver.RunCheckpoints(3);
+        Assert.That(policy.PersistSlowdown, Is.EqualTo(0.05).Within(1e-9));
+        Assert.That(policy.CheckpointCost.TotalSeconds, Is.EqualTo(1.5 + 2).Within(1e-6));
+        var intervals = driver.RunCheckpoints(2);
+        Assert.That(intervals[^1].TotalSeconds, Is.EqualTo(CheckpointOptimum.Interval(1.5, 40, 0.05, MeanSeconds)).Within(5).Percent);
+    }
+
+    [Test]
     public void One_slow_checkpoint_does_not_swing_the_interval()
     {
         var (policy, driver) = Create();

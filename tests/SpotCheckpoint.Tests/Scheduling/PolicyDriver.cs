@@ -30,6 +30,17 @@ internal sealed class PolicyDriver
     public TimeSpan Persist { get; set; } = TimeSpan.Zero;
     public long Step { get; private set; }
 
+    /// <summary>
+    /// When set, the persist runs in the background like in the checkpointer: the commit is reported
+    /// <see cref="Persist"/> after the stall, and steps meanwhile take this long.
+    /// </summary>
+    public TimeSpan? BusyStepDuration { get; set; }
+
+    /// <summary>The cost reported at each commit; by default the stall and the persist.</summary>
+    public Func<CheckpointCommitCost>? Cost { get; set; }
+
+    private DateTimeOffset? _commitAt;
+
     /// <summary>Steps at which a checkpoint was taken, with the time since the previous one (after its stall).</summary>
     public List<(long Step, TimeSpan Since)> Checkpoints { get; } = [];
 
@@ -38,16 +49,28 @@ internal sealed class PolicyDriver
     /// <summary>Runs one step; returns true when a checkpoint was taken at its end.</summary>
     public bool RunStep()
     {
-        Time.Advance(StepDuration);
+        Time.Advance(_commitAt is null ? StepDuration : BusyStepDuration ?? StepDuration);
         Step++;
+        if (_commitAt is { } at && Time.GetUtcNow() >= at)
+        {
+            _commitAt = null;
+            Commit();
+        }
         var since = Time.GetUtcNow() - _lastCheckpointTime;
         if (!Policy.IsDue(Step, _lastCheckpointStep, since)) return false;
         Time.Advance(Stall);
         Checkpoints.Add((Step, since));
         _lastCheckpointStep = Step;
         _lastCheckpointTime = Time.GetUtcNow();
-        Policy.OnCheckpointCommitted(Stall, Persist, 1 << 20);
+        if (BusyStepDuration is null) Commit();
+        else _commitAt = _lastCheckpointTime + Persist;
         return true;
+    }
+
+    private void Commit()
+    {
+        if (Cost is { } cost) Policy.OnCheckpointCommitted(cost());
+        else Policy.OnCheckpointCommitted(Stall, Persist, 1 << 20);
     }
 
     /// <summary>Runs steps until <paramref name="count"/> more checkpoints were taken (or a step limit is hit).</summary>

@@ -35,4 +35,26 @@ public class YoungDalyTests
         double waste = YoungDaly.ExpectedWasteFraction(600, 1, 1e6, restart: 100);
         Assert.That(waste, Is.EqualTo(1.0 / 600 + 600 / 2e6 + 100 / 1e6).Within(2).Percent);
     }
+
+    [Test]
+    public void The_exact_optimum_minimises_the_exact_waste_and_matches_daly_for_cheap_checkpoints()
+    {
+        foreach (var (stall, persist, slowdown, mean) in new[] { (1.0, 0.0, 0.0, 87_805.0), (0.2, 60.0, 0.05, 156_522.0), (30.0, 120.0, 0.1, 36_000.0), (0.1, 120.0, 0.0, 36_000.0) })
+        {
+            double best = CheckpointOptimum.Interval(stall, persist, slowdown, mean);
+            var (numeric, waste) = IntervalGridTests.NumericOptimum(stall, persist, slowdown, mean, restart: 120);
+            Assert.That(best, Is.EqualTo(numeric).Within(0.5).Percent, $"δ={stall}, p={persist}, s={slowdown}, M={mean}");
+            Assert.That(CheckpointOptimum.WasteFraction(best, stall, persist, slowdown, mean, restart: 120), Is.EqualTo(waste).Within(1e-9));
+        }
+        Assert.That(CheckpointOptimum.ComputeInterval(1, 87_805), Is.EqualTo(YoungDaly.DalyInterval(1, 87_805)).Within(0.1).Percent);
+        Assert.That(CheckpointOptimum.Interval(0.1, 120, 0, 36_000), Is.EqualTo(120), "one persist at a time");
+    }
+
+    [Test]
+    public void The_commit_latency_costs_like_restart_time()
+    {
+        // W ≈ c/τ + (τ/2 + R + p)/M to first order.
+        double waste = CheckpointOptimum.WasteFraction(600, 1, 30, 0, 1e6, restart: 100);
+        Assert.That(waste, Is.EqualTo(1.0 / 600 + 600 / 2e6 + 130 / 1e6).Within(2).Percent);
+    }
 }

@@ -25,8 +25,9 @@ public static class CheckpointSimulator
     /// <summary>
     /// The policies compared by default: <c>adaptive</c> (<see cref="AdaptiveCheckpointPolicy"/> with the job's hazard
     /// as its prior, no weekend factor, notice coverage = notice probability when a step, a stall and a persist fit
-    /// into the notice lead, else 0), <c>young-daly</c> (a fixed interval
-    /// at Daly's optimum), <c>fixed-&lt;n&gt;s</c> (<see cref="SimulationOptions.FixedInterval"/>) and <c>none</c>.
+    /// into the notice lead, else 0; the simulator reports the persist slowdown it applies, as a checkpointer that
+    /// measures it does), <c>young-daly</c> (a fixed interval at the optimum of <see cref="CheckpointOptimum"/>),
+    /// <c>fixed-&lt;n&gt;s</c> (<see cref="SimulationOptions.FixedInterval"/>) and <c>none</c>.
     /// </summary>
     public static IReadOnlyList<SimulatedPolicy> DefaultPolicies(SimulationOptions options)
     {
@@ -39,14 +40,18 @@ public static class CheckpointSimulator
         double coverage = noticeSuffices ? Math.Min(options.NoticeProbability, 0.999) : 0;
         return
         [
-            new SimulatedPolicy(AdaptivePolicyName, clock => new AdaptiveCheckpointPolicy(new AdaptiveCheckpointPolicyOptions
+            new SimulatedPolicy(AdaptivePolicyName, clock =>
             {
-                HazardPerHour = prior,
-                WeekendFactor = 1,
-                PersistCostFraction = options.PersistCostFraction,
-                NoticeCoverage = coverage,
-                TimeProvider = clock,
-            })),
+                var adaptive = new AdaptiveCheckpointPolicyOptions
+                {
+                    HazardPerHour = prior,
+                    WeekendFactor = 1,
+                    NoticeCoverage = coverage,
+                    TimeProvider = clock,
+                };
+                if (options.AdaptiveMaxInterval is { } max) adaptive.MaxInterval = max;
+                return new AdaptiveCheckpointPolicy(adaptive);
+            }),
             new SimulatedPolicy(YoungDalyPolicyName, _ => CheckpointPolicy.Every(TimeSpan.FromSeconds(Math.Max(interval, 1e-3)))),
             new SimulatedPolicy($"fixed-{options.FixedInterval.TotalSeconds:0.###}s", _ => CheckpointPolicy.Every(options.FixedInterval)),
             new SimulatedPolicy(NoCheckpointsPolicyName, _ => CheckpointPolicy.Manual),
@@ -111,16 +116,16 @@ public static class CheckpointSimulator
         };
     }
 
-    /// <summary>Daly's optimum interval and its expected waste for the job (no notices).</summary>
+    /// <summary>The optimum wall interval and its exact expected waste for the job (no notices): <see cref="CheckpointOptimum"/>.</summary>
     private static (double Interval, double Waste) Analytic(SimulationOptions options)
     {
         double hazard = options.EffectiveHazardPerHour;
         if (!(hazard > 0)) return (double.PositiveInfinity, 0);
         double m = 3600 / hazard;
-        double cost = options.CheckpointCostSeconds;
-        double tau = YoungDaly.DalyInterval(cost, m);
+        double stall = options.Stall.TotalSeconds, persist = options.Persist.TotalSeconds, slowdown = options.PersistCostFraction;
+        double tau = CheckpointOptimum.Interval(stall, persist, slowdown, m);
         if (!(tau > 0)) tau = 1e-3;
-        return (tau, YoungDaly.ExpectedWasteFraction(tau, cost, m, options.Restart.TotalSeconds, options.Persist.TotalSeconds));
+        return (tau, CheckpointOptimum.WasteFraction(tau, stall, persist, slowdown, m, options.Restart.TotalSeconds));
     }
 
     private static (double[] Times, bool[] Noticed) Interruptions(SimulationOptions options, int run, double horizon)
@@ -189,7 +194,7 @@ public static class CheckpointSimulator
         private readonly double _step = o.StepDuration.TotalSeconds;
         private readonly double _stall = o.Stall.TotalSeconds;
         private readonly double _persist = o.Persist.TotalSeconds;
-        private readonly double _slowdown = o.PersistCostFraction * o.Persist.TotalSeconds;
+        private readonly double _speedWhilePersisting = 1 - o.PersistCostFraction;
         private readonly double _restart = o.Restart.TotalSeconds;
         private readonly double _lead = o.NoticeLead.TotalSeconds;
 
@@ -203,6 +208,7 @@ public static class CheckpointSimulator
         private bool _pending;
         private long _pendingStep;
         private double _pendingCommitAt;
+        private double _pendingIdle;
         private int _next;
         private bool _noticeHandled;
 
@@ -214,7 +220,7 @@ public static class CheckpointSimulator
         {
             while (_t < horizon)
             {
-                double stepEnd = _t + _step;
+                double stepEnd = _t + StepWallTime();
                 if (NoticeAt < stepEnd) { OnNotice(); continue; }
                 if (Kill < stepEnd) { Interrupt(partial: Kill - _t); continue; }
                 _t = stepEnd;
@@ -236,6 +242,7 @@ public static class CheckpointSimulator
                 // One staging buffer: a checkpoint due while the previous one persists waits for it.
                 if (_pending && _pendingCommitAt > _t)
                 {
+                    _pendingIdle += _pendingCommitAt - _t; // training waits: no slowdown meanwhile
                     if (!Advance(_pendingCommitAt - _t)) return;
                     CompletePersist();
                 }
@@ -251,13 +258,25 @@ public static class CheckpointSimulator
                 _pending = true;
                 _pendingStep = _progress;
                 _pendingCommitAt = _t + _persist;
+                _pendingIdle = 0;
                 totals.Checkpoints++;
-                Advance(_slowdown); // the persist slows training down while it runs
             }
             finally
             {
                 totals.Checkpoint += _t - start;
             }
+        }
+
+        /// <summary>
+        /// The wall time of the next step: training runs at 1 − s of its speed while a persist is in flight
+        /// (<see cref="SimulationOptions.PersistCostFraction"/>), at full speed once it committed.
+        /// </summary>
+        private double StepWallTime()
+        {
+            if (!_pending || _pendingCommitAt <= _t) return _step;
+            double busy = _pendingCommitAt - _t;
+            double computedWhileBusy = busy * _speedWhilePersisting;
+            return computedWhileBusy >= _step ? _step / _speedWhilePersisting : busy + (_step - computedWhileBusy);
         }
 
         /// <summary>Moves the clock on by <paramref name="duration"/>, or only to the next notice or interruption.</summary>
@@ -283,7 +302,13 @@ public static class CheckpointSimulator
                 _committed = _pendingStep;
                 _anyCommitted = true;
             }
-            policy.OnCheckpointCommitted(TimeSpan.FromSeconds(_stall), TimeSpan.FromSeconds(_persist), 0);
+            // Reported like a checkpointer that measures the slowdown would (training ran slower for the part of the
+            // persist it did not spend waiting); the policy's own measurement from step times is unit-tested.
+            double lost = (1 - _speedWhilePersisting) * Math.Max(0, _persist - _pendingIdle);
+            policy.OnCheckpointCommitted(new CheckpointCommitCost(TimeSpan.FromSeconds(_stall), TimeSpan.FromSeconds(_persist), 0)
+            {
+                PersistSlowdown = TimeSpan.FromSeconds(lost),
+            });
         }
 
         /// <summary>
@@ -296,8 +321,9 @@ public static class CheckpointSimulator
             double kill = Kill;
             if (NoticeAtOf(_next) > _t)
             {
-                if (_t + _step > kill) { Interrupt(partial: kill - _t); return; }
-                _t += _step;
+                double stepEnd = _t + StepWallTime();
+                if (stepEnd > kill) { Interrupt(partial: kill - _t); return; }
+                _t = stepEnd;
                 _progress++;
             }
             CompletePersist();

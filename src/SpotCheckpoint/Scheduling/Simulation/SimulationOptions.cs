@@ -12,6 +12,12 @@ public sealed class SimulationOptions
     /// </summary>
     public double? AdaptivePriorPerHour { get; set; }
 
+    /// <summary>
+    /// <see cref="AdaptiveCheckpointPolicyOptions.MaxInterval"/> of the simulated adaptive policy; null (default)
+    /// keeps the policy's default (30 minutes). Raise it to compare with optima longer than that.
+    /// </summary>
+    public TimeSpan? AdaptiveMaxInterval { get; set; }
+
     /// <summary>The probability that an interruption is announced <see cref="NoticeLead"/> ahead. Default 0.</summary>
     public double NoticeProbability { get; set; }
 
@@ -28,8 +34,10 @@ public sealed class SimulationOptions
     public TimeSpan Persist { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// The share of <see cref="Persist"/> that slows training down (and so costs it), 0–1; the same meaning as
-    /// <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>. Default 0.1.
+    /// s: the share of training speed lost while a persist is in flight, 0 ≤ s &lt; 1 (steps take 1/(1 − s) as long
+    /// until the commit), so each checkpoint costs training s × <see cref="Persist"/> on top of the stall; the same
+    /// meaning as <see cref="AdaptiveCheckpointPolicyOptions.PersistCostFraction"/>, which the adaptive policy replaces
+    /// with what it measures. Default 0.1.
     /// </summary>
     public double PersistCostFraction { get; set; } = 0.1;
 
@@ -60,7 +68,7 @@ public sealed class SimulationOptions
     /// <summary>Hourly price of the same machine on spot. Default 0.30 (a 70 % discount).</summary>
     public double SpotPricePerHour { get; set; } = 0.3;
 
-    /// <summary>δ as the policies experience it: stall plus the costed share of the persist, in seconds.</summary>
+    /// <summary>What one checkpoint costs training: stall + s × persist, in seconds (the persist itself only delays the commit).</summary>
     public double CheckpointCostSeconds => Stall.TotalSeconds + PersistCostFraction * Persist.TotalSeconds;
 
     /// <summary>The interruption rate the job sees: the trace's when one is given, else <see cref="HazardPerHour"/>.</summary>
@@ -93,10 +101,12 @@ public sealed class SimulationOptions
         NotNegative(Stall, nameof(Stall));
         NotNegative(Persist, nameof(Persist));
         Fraction(PersistCostFraction, nameof(PersistCostFraction));
+        if (PersistCostFraction >= 1) throw new ArgumentOutOfRangeException(nameof(PersistCostFraction), PersistCostFraction, "PersistCostFraction must be below 1 (training stops entirely at 1).");
         NotNegative(Restart, nameof(Restart));
         Finite(Hours, nameof(Hours), positive: true);
         if (Runs < 1) throw new ArgumentOutOfRangeException(nameof(Runs), Runs, "Runs must be at least 1.");
         Positive(FixedInterval, nameof(FixedInterval));
+        if (AdaptiveMaxInterval is { } max) Positive(max, nameof(AdaptiveMaxInterval));
         Finite(OnDemandPricePerHour, nameof(OnDemandPricePerHour), positive: false);
         Finite(SpotPricePerHour, nameof(SpotPricePerHour), positive: false);
         if (Hours * 3600 / StepDuration.TotalSeconds > 1e10)

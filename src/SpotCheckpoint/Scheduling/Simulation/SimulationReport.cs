@@ -9,13 +9,13 @@ public sealed record SimulationReport
     /// <summary>M = 1 / hazard, in seconds.</summary>
     public required double MeanTimeToInterruptionSeconds { get; init; }
 
-    /// <summary>δ: stall plus the costed share of the persist, in seconds.</summary>
+    /// <summary>What one checkpoint costs training: stall + s × persist, in seconds.</summary>
     public required double CheckpointCostSeconds { get; init; }
 
-    /// <summary>Daly's optimum interval for δ and M (no notices), in seconds.</summary>
+    /// <summary>The optimum wall interval between snapshots (<see cref="CheckpointOptimum.Interval"/>, no notices), in seconds.</summary>
     public required double YoungDalyIntervalSeconds { get; init; }
 
-    /// <summary>The analytic expected waste at that interval (restart time and commit latency included, no notices).</summary>
+    /// <summary>The exact expected waste at that interval for memoryless interruptions (<see cref="CheckpointOptimum.WasteFraction"/>: restart time and commit latency included, no notices).</summary>
     public required double YoungDalyWastedFraction { get; init; }
 
     /// <summary>Runs simulated.</summary>

@@ -229,6 +229,17 @@ internal static unsafe class CudaRuntime
         return true;
     }
 
+    /// <summary>cudaEventElapsedTime: milliseconds between two completed timing events (created without <see cref="EventDisableTiming"/>).</summary>
+    public static double EventElapsedMilliseconds(IntPtr start, IntPtr end)
+    {
+        float ms;
+        Check(Require()->EventElapsedTime(&ms, start, end), "cudaEventElapsedTime");
+        return ms;
+    }
+
+    /// <summary>cudaEventDefault: an event that records timing (for <see cref="EventElapsedMilliseconds"/>).</summary>
+    public const uint EventDefault = 0;
+
     /// <summary>cudaEventDestroy.</summary>
     public static void EventDestroy(IntPtr cudaEvent) => Check(Require()->EventDestroy(cudaEvent), "cudaEventDestroy");
 
@@ -441,6 +452,7 @@ internal static unsafe class CudaRuntime
         api->EventSynchronize = (delegate* unmanaged<IntPtr, int>)Get("cudaEventSynchronize");
         api->EventQuery = (delegate* unmanaged<IntPtr, int>)Get("cudaEventQuery");
         api->EventDestroy = (delegate* unmanaged<IntPtr, int>)Get("cudaEventDestroy");
+        api->EventElapsedTime = (delegate* unmanaged<float*, IntPtr, IntPtr, int>)Get("cudaEventElapsedTime");
         api->DeviceSynchronize = (delegate* unmanaged<int>)Get("cudaDeviceSynchronize");
         api->GetErrorString = (delegate* unmanaged<int, byte*>)Get("cudaGetErrorString");
 
@@ -490,6 +502,7 @@ internal static unsafe class CudaRuntime
         public delegate* unmanaged<IntPtr, int> EventSynchronize;
         public delegate* unmanaged<IntPtr, int> EventQuery;
         public delegate* unmanaged<IntPtr, int> EventDestroy;
+        public delegate* unmanaged<float*, IntPtr, IntPtr, int> EventElapsedTime;
         public delegate* unmanaged<int> DeviceSynchronize;
         public delegate* unmanaged<int, byte*> GetErrorString;
         public delegate* unmanaged<int*, int> RuntimeGetVersion;
