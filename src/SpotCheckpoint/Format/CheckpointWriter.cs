@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.IO.Hashing;
+using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Staging;
 using SpotCheckpoint.Storage;
 
@@ -84,6 +85,7 @@ internal static class CheckpointWriter
                     });
                 }
                 await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                CrashPoints.Hit(CrashPoints.AfterShard);
                 long shardBytes = header.Length + layout.ShardDataBytes[shard];
                 manifest.Shards.Add(new ShardEntry
                 {
@@ -95,6 +97,7 @@ internal static class CheckpointWriter
                 totalBytes += shardBytes;
             }
 
+            CrashPoints.Hit(CrashPoints.BeforeManifest);
             var encoded = ManifestCodec.Encode(manifest);
             var manifestKey = prefix + StoreKeys.ManifestFileName;
             bool committed = false;
@@ -113,6 +116,7 @@ internal static class CheckpointWriter
                 await store.DeleteAsync(manifestKey, cancellationToken).ConfigureAwait(false);
                 await store.CreateExclusiveAsync(manifestKey, encoded, cancellationToken).ConfigureAwait(false);
             }
+            CrashPoints.Hit(CrashPoints.AfterManifest);
             return totalBytes + encoded.Length;
         }
         catch (Exception)

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Format;
 
 namespace SpotCheckpoint.Storage;
@@ -110,6 +111,7 @@ public static class CheckpointCatalog
             {
                 await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
                 removed++;
+                CrashPoints.Hit(CrashPoints.MidRetention);
             }
         }
         removed += await store.CleanupIncompleteAsync(runId + "/", incompleteMaxAge, cancellationToken).ConfigureAwait(false);
