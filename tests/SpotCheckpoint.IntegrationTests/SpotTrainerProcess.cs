@@ -92,6 +92,18 @@ internal static class SpotTrainerProcess
             }
         }
 
+        /// <summary>Waits until the file at <paramref name="path"/> exists (a commit, for example: its manifest).</summary>
+        public async Task WaitForFileAsync(string path, double timeoutSeconds = 60)
+        {
+            var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+            while (!File.Exists(path))
+            {
+                if (_process.HasExited) throw new InvalidOperationException($"SpotTrainer exited before {path} appeared:\n{StdOut}\n{_stderr}");
+                if (DateTime.UtcNow > until) throw new TimeoutException($"{path} did not appear:\n{StdOut}");
+                await Task.Delay(20);
+            }
+        }
+
         /// <summary>Sends a POSIX signal (SIGTERM = 15, SIGINT = 2).</summary>
         public void Signal(int signal)
         {
