@@ -81,8 +81,9 @@ start() {
     done
     fail "port $port is taken by a program that does not answer HTTP; free it or set $(port_var "$name") to another port"
   fi
-  # exec: the recorded id is the emulator's own, so that stop.sh ends exactly it.
-  (cd "$state" && exec nohup "$@" >"$state/$name.log" 2>&1) &
+  # exec: the recorded id is the emulator's own, so that stop.sh ends exactly it. 9>&-: the emulator must not
+  # inherit the lock, or the next caller would wait for it forever.
+  (cd "$state" && exec nohup "$@" >"$state/$name.log" 2>&1 9>&-) &
   echo $! >"$state/$name.pid"
 }
 
