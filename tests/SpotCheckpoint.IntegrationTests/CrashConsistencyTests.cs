@@ -54,17 +54,30 @@ public class CrashConsistencyTests
             {
                 Assert.That(restarts, Is.LessThan(3 * Kills + 40), "the runs must finish");
                 var before = await CrashPointChecks.InspectAsync(store);
-                var partialsBefore = Partials(uri);
+                var filesBefore = Files(uri);
                 bool kill = kills < Kills;
-                // Kill between 1.2 s (start-up) and 4 s: anywhere in the training and checkpoint cycle.
-                var run = await SpotTrainerProcess.RunAsync(_work, kill ? TimeSpan.FromMilliseconds(1200 + random.Next(2800)) : null,
-                    [.. common, "--checkpoint-uri", uri]);
+                SpotTrainerProcess.Outcome run;
+                await using (var running = SpotTrainerProcess.Start(_work, null, [.. common, "--checkpoint-uri", uri]))
+                {
+                    if (kill)
+                    {
+                        // Anchored to an event, not to the clock (start-up takes seconds on a loaded machine): once this
+                        // run's first object write has begun, kill within the next 1.5 s, anywhere in the training
+                        // and checkpoint cycle.
+                        await WaitForNewFileAsync(running, uri, filesBefore);
+                        run = await running.WaitOrKillAsync(TimeSpan.FromMilliseconds(random.Next(1500)));
+                    }
+                    else
+                    {
+                        run = await running.WaitAsync();
+                    }
+                }
                 restarts++;
                 if (run.ExitCode == -9)
                 {
                     kills++;
                     // A temporary file this run created and never renamed: the kill landed inside an object write.
-                    if (Partials(uri).Except(partialsBefore).Any()) midWrite++;
+                    if (Files(uri).Except(filesBefore).Any(f => f.EndsWith(".partial", StringComparison.Ordinal))) midWrite++;
                 }
                 else
                 {
@@ -86,7 +99,30 @@ public class CrashConsistencyTests
             $"at least {MinimumMidWriteShare:P0} of the kills must land while an object is being written");
     }
 
-    private static HashSet<string> Partials(string root) => Directory.Exists(root)
-        ? Directory.EnumerateFiles(root, "*.partial", SearchOption.AllDirectories).ToHashSet(StringComparer.Ordinal)
-        : [];
+    private static HashSet<string> Files(string root)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return Directory.Exists(root)
+                    ? Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).ToHashSet(StringComparer.Ordinal)
+                    : [];
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                // A folder vanished while listed (a live trainer's retention): list again.
+            }
+        }
+    }
+
+    private static async Task WaitForNewFileAsync(SpotTrainerProcess.Running running, string root, HashSet<string> before)
+    {
+        var until = DateTime.UtcNow.AddMinutes(2);
+        while (!running.HasExited && !Files(root).Except(before).Any())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"the trainer wrote nothing to {root} in 2 minutes");
+            await Task.Delay(10);
+        }
+    }
 }

@@ -80,6 +80,9 @@ internal static class SpotTrainerProcess
 
         public int ProcessId => _process.Id;
 
+        /// <summary>Whether the trainer has exited.</summary>
+        public bool HasExited => _process.HasExited;
+
         /// <summary>Waits until standard output contains <paramref name="text"/>.</summary>
         public async Task WaitForOutputAsync(string text, double timeoutSeconds = 60)
         {
