@@ -35,9 +35,9 @@ public class CrashConsistencyTests
     [Test]
     public async Task Random_kills_never_lose_committed_work_nor_change_the_result()
     {
-        // A 24 MB model with AdamW (≈ 72 MB of state) and a checkpoint every 4 steps: persists take a large share
-        // of the time, so kills often land mid-persist or mid-commit.
-        string[] common = ["--steps", "60", "--checkpoint-every", "4", "--model-mb", "24", "--seed", "3", "--quiet", "--step-delay-ms", "5"];
+        // A 12 MB model with AdamW (≈ 36 MB of state) and a checkpoint every 4 steps: persists take a large share
+        // of the time, so kills often land mid-persist or mid-commit; small enough to stay quick on a loaded machine.
+        string[] common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "12", "--seed", "3", "--quiet", "--step-delay-ms", "5"];
         var straight = await SpotTrainerProcess.RunAsync(_work, [.. common, "--checkpoint-uri", Path.Combine(_work, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
 

@@ -43,7 +43,7 @@ public sealed class FaultInjectionTests(Provider provider)
             await using (var faulty = TestStores.Create(provider, prefix, proxy.Address.ToString(), FewRetries))
             using (var model = TestModels.Create(megabytes: 12, seed: 3))
             {
-                await using var checkpointer = TestModels.Checkpointer(faulty, model);
+                await using var checkpointer = KeepingAll(faulty, model);
                 for (long step = 1; step <= Attempts; step++)
                 {
                     TestModels.Perturb(model);
@@ -89,7 +89,7 @@ public sealed class FaultInjectionTests(Provider provider)
                 foreach (var step in committed)
                 {
                     using var model = TestModels.Create(megabytes: 12, seed: 4);
-                    await using var restorer = TestModels.Checkpointer(new UpToStepStore(faulty, step), model);
+                    await using var restorer = KeepingAll(new UpToStepStore(faulty, step), model);
                     var resume = await restorer.ResumeAsync();
                     Assert.That(resume.Step, Is.EqualTo(step), $"step {step} restored, not fallen back from: {string.Join("; ", resume.SkippedCheckpoints.Select(s => s.Message))}");
                     Assert.That(restorer.ComputeStateSha256(), Is.EqualTo(attempted[step]), $"step {step} restores bit-identically");
@@ -98,7 +98,7 @@ public sealed class FaultInjectionTests(Provider provider)
             readFaults = proxy.Plan.Injected;
             readRequests = proxy.Plan.Requests;
         }
-        TestContext.Out.WriteLine($"{provider}: {committed.Count} committed, {failed.Count} failed of {Attempts}; " +
+        TestContext.Out.WriteLine($"{provider}: {committed.Count} committed, {failed.Count} reported failed of {Attempts}; " +
             $"write faults {Describe(writeFaults)} in {writeRequests} requests; restore faults {Describe(readFaults)} in {readRequests} requests; " +
             $"{committed.Count} restored bit-identically");
         Assert.That(readFaults.Values.Sum(), Is.GreaterThanOrEqualTo(MinimumReadFaults), "the proxy injected faults into the restores");
@@ -143,6 +143,16 @@ public sealed class FaultInjectionTests(Provider provider)
         }
         return leftovers;
     }
+
+    /// <summary>The test models' checkpointer, keeping every checkpoint: each committed one is restored and compared.</summary>
+    private static Checkpointer KeepingAll(ICheckpointStore store, TorchSharp.torch.nn.Module model) =>
+        new Checkpointer(store, new CheckpointerOptions
+        {
+            RunId = "run",
+            MaxShardBytes = TestStores.ShardBytes,
+            KeepLast = Attempts,
+            Policy = Scheduling.CheckpointPolicy.EverySteps(1_000_000),
+        }).AddModule("model", model);
 
     private static string Describe(IReadOnlyDictionary<Fault, int> faults) =>
         faults.Count == 0 ? "none" : string.Join(", ", faults.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value}"));
