@@ -6,9 +6,13 @@ cd "$(dirname "$0")"
 results="$(mktemp -d)"
 status=0
 # The object-store tests need Azurite, s3rver and the GCS emulator on 127.0.0.1: start them (installing pinned
-# versions on first use), and stop them however this script ends.
+# versions on first use), and stop them however this script ends. When they cannot start, stop here with start.sh's
+# one line saying what is missing: the object-store tests are never skipped silently.
 trap 'tests/emulators/stop.sh >/dev/null 2>&1 || true' EXIT
-tests/emulators/start.sh || echo "warning: storage emulators did not start; their tests will say why" >&2
+if ! tests/emulators/start.sh; then
+  echo "error: the storage emulators could not be started (the line above says why); the object-store tests cannot run" >&2
+  exit 1
+fi
 dotnet test SpotCheckpoint.sln -c Release --logger "trx" --results-directory "$results" "$@" || status=$?
 
 # One plain closing line for CI and humans, summed over every test assembly.

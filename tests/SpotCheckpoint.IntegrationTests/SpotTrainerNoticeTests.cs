@@ -49,7 +49,7 @@ public class SpotTrainerNoticeTests
             await running.WaitForOutputAsync("Watching for termination notices");
             await waitUntilWatched(running);
             await running.WaitForOutputAsync("starting at step 0");
-            await Task.Delay(300); // some steps in
+            await running.WaitForFileAsync(Path.Combine(uri, "demo", "step-00000040", "manifest.json")); // some steps in: the first commit
             trigger(running);
             preempted = await running.WaitAsync();
         }

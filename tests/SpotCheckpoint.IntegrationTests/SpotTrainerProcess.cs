@@ -80,6 +80,9 @@ internal static class SpotTrainerProcess
 
         public int ProcessId => _process.Id;
 
+        /// <summary>Whether the trainer has exited.</summary>
+        public bool HasExited => _process.HasExited;
+
         /// <summary>Waits until standard output contains <paramref name="text"/>.</summary>
         public async Task WaitForOutputAsync(string text, double timeoutSeconds = 60)
         {
@@ -88,6 +91,18 @@ internal static class SpotTrainerProcess
             {
                 if (_process.HasExited) throw new InvalidOperationException($"SpotTrainer exited before printing '{text}':\n{StdOut}\n{_stderr}");
                 if (DateTime.UtcNow > until) throw new TimeoutException($"SpotTrainer did not print '{text}':\n{StdOut}");
+                await Task.Delay(20);
+            }
+        }
+
+        /// <summary>Waits until the file at <paramref name="path"/> exists (a commit, for example: its manifest).</summary>
+        public async Task WaitForFileAsync(string path, double timeoutSeconds = 60)
+        {
+            var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+            while (!File.Exists(path))
+            {
+                if (_process.HasExited) throw new InvalidOperationException($"SpotTrainer exited before {path} appeared:\n{StdOut}\n{_stderr}");
+                if (DateTime.UtcNow > until) throw new TimeoutException($"{path} did not appear:\n{StdOut}");
                 await Task.Delay(20);
             }
         }

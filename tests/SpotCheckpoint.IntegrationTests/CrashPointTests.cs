@@ -1,0 +1,60 @@
+using SpotCheckpoint.Storage;
+using SpotCheckpoint.Testing;
+
+namespace SpotCheckpoint.IntegrationTests;
+
+/// <summary>
+/// The sample trainer killed (SIGKILL) at each deterministic crash point (<c>SPOTCKPT_CRASH_AT</c>) on the local store:
+/// the store shows it died exactly there, every committed checkpoint verifies in full, the restart resumes from the
+/// newest committed step, finishes bit-identical to an uninterrupted run, and leaves no leftover behind.
+/// </summary>
+public class CrashPointTests
+{
+    // 40 steps, a checkpoint every 4: ten commits, retention (KeepLast 3) starts deleting at the fourth.
+    private static readonly string[] Common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet", "--step-delay-ms", "5"];
+    private string _work = "";
+    private string _straightHash = "";
+
+    [OneTimeSetUp]
+    public async Task RunStraight()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "spotckpt-crash-points", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_work);
+        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+        Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
+        _straightHash = straight.Summary!.FinalStateSha256;
+    }
+
+    [OneTimeTearDown]
+    public void DeleteWorkDirectory()
+    {
+        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
+    }
+
+    private static IEnumerable<TestCaseData> Points() =>
+        CrashPointChecks.Matrix.Select(p => new TestCaseData(p.Point, p.Count).SetArgDisplayNames($"{p.Point}:{p.Count}"));
+
+    [TestCaseSource(nameof(Points))]
+    public async Task A_kill_at_the_crash_point_loses_nothing_committed(string point, int count)
+    {
+        var uri = Path.Combine(_work, $"{point}-{count}");
+        var store = new LocalFileStore(uri);
+        SpotTrainerProcess.Outcome killed;
+        await using (var running = SpotTrainerProcess.Start(_work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" },
+            [.. Common, "--checkpoint-uri", uri]))
+        {
+            killed = await running.WaitAsync();
+        }
+        Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.StdErr);
+        Assert.That(killed.StdErr, Does.Contain($"crash point {point}:{count} reached"));
+        var afterKill = await CrashPointChecks.InspectAsync(store);
+        CrashPointChecks.AssertDiedAt(point, count, afterKill);
+
+        var resumed = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", uri]);
+        Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
+        Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(afterKill.Newest), "the restart resumes from the newest committed checkpoint");
+        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
+        CrashPointChecks.AssertNoLeftovers(await CrashPointChecks.InspectAsync(store));
+        TestContext.Out.WriteLine($"local {point}:{count}: after the kill {afterKill}; resumed from {resumed.Summary.ResumedFromStep?.ToString() ?? "scratch"}");
+    }
+}
