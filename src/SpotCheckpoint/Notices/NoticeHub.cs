@@ -179,21 +179,36 @@ public sealed class NoticeHub : IAsyncDisposable
 
     /// <summary>
     /// Tells the hub which notices this run already handled (<see cref="HandledNoticeIds"/> as recorded with the
-    /// checkpoint it resumes from). Call it before <see cref="Start"/>. A termination notice with one of these ids
-    /// that is still standing when this process starts is logged and not acted on again: the checkpoint was already
-    /// taken for it, and acting again would only restart the process into another exit while the notice stands.
-    /// A notice with a different id is acted on as usual.
+    /// checkpoint it resumes from). A termination notice with one of these ids that is still standing when this
+    /// process starts is logged and not acted on again: the checkpoint was already taken for it, and acting again
+    /// would only restart the process into another exit while the notice stands. A notice with a different id is
+    /// acted on as usual. Best called before <see cref="Start"/>; called after, it also takes back such a notice
+    /// already received, unless its emergency checkpoint has started (<see cref="FirstTermination"/> and
+    /// <see cref="NoticeReceived"/> have fired for it then).
     /// </summary>
     public void MarkHandled(IEnumerable<string> noticeIds)
     {
         ArgumentNullException.ThrowIfNull(noticeIds);
+        List<TerminationNotice> takenBack;
         lock (_gate)
         {
             foreach (var id in noticeIds)
             {
                 if (!string.IsNullOrWhiteSpace(id)) _marked.Add(id);
             }
+            if (_due || _time.GetElapsedTime(Interlocked.Read(ref _startedAt)) > HandledNoticeRecognitionWindow) return;
+            takenBack = _history.Where(n => n.Kind == NoticeKind.Termination && !n.Immediate && _marked.Contains(n.Id)).ToList();
+            if (takenBack.Count == 0) return;
+            foreach (var n in takenBack)
+            {
+                _history.Remove(n);
+                AddHandled(n.Id);
+            }
+            var remaining = _history.Where(n => n.Kind == NoticeKind.Termination).ToList();
+            _termination = remaining.Count == 0 ? null : remaining.MinBy(n => n.Deadline);
+            _terminationPending = _termination is not null;
         }
+        foreach (var n in takenBack) NoticeLog.AlreadyHandled(_logger, n.Provider, n.Action, n.Id, n.Deadline);
     }
 
     private TimeSpan? Estimate()

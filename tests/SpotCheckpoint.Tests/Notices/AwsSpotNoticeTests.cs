@@ -257,7 +257,8 @@ public class AwsSpotNoticeTests
     public async Task A_failing_maintenance_poll_never_slows_the_instance_action_poll_down(int status)
     {
         await using var imds = new FakeImds { ScheduledMaintenanceStatus = status };
-        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(10)));
+        // A generous request timeout: on a loaded machine a slow reply must not pass for the backoff this test looks for.
+        await using var harness = new NoticeHarness(Source(imds, o => { o.MaintenancePollInterval = TimeSpan.FromMilliseconds(10); o.RequestTimeout = TimeSpan.FromSeconds(10); }));
         await imds.WaitForRequestsAsync(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal), 5);
         Assert.That(harness.Received, Is.Empty);
         Assert.That(harness.Log.Messages.Any(m => m.Contains("retrying", StringComparison.Ordinal)), Is.False, "no backoff for the main poll");

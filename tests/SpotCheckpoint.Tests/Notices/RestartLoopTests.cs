@@ -36,6 +36,20 @@ public class RestartLoopTests
     }
 
     [Test]
+    public async Task Marking_after_the_sources_started_takes_back_a_standing_notice_not_yet_acted_on()
+    {
+        var time = new FakeTimeProvider(Start);
+        await using var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null);
+        harness.Hub.Raise(Notice(time, "early")); // read before the resumed manifest was
+        harness.Hub.Raise(new TerminationNotice("aws", NoticeKind.Termination, "maintenance:instance-stop", time.GetUtcNow().AddHours(2), time.GetUtcNow()) { Id = "aws:scheduled:e-9" });
+        harness.Hub.MarkHandled(["azure:early"]);
+        Assert.That(harness.Hub.Termination!.Id, Is.EqualTo("aws:scheduled:e-9"), "the other notice stands");
+        Assert.That(harness.Hub.TerminationPending, Is.False, "two hours left on the other one");
+        Assert.That(harness.Hub.HandledNoticeIds, Is.EqualTo(new[] { "azure:early" }));
+        Assert.That(harness.Log.Messages.Any(m => m.Contains("already handled", StringComparison.Ordinal)));
+    }
+
+    [Test]
     public async Task Only_notices_the_emergency_checkpoint_answered_are_recorded_as_handled()
     {
         var time = new FakeTimeProvider(Start);
