@@ -40,16 +40,17 @@ public class SpotTrainerNoticeTests
     /// checks the preempted outcome, then resumes (with no notices) and compares the final hash.
     /// </summary>
     private async Task<SpotTrainerProcess.Outcome> PreemptAndResume(string notice, IReadOnlyDictionary<string, string> environment,
-        Func<SpotTrainerProcess.Running, Task> waitUntilWatched, Action<SpotTrainerProcess.Running> trigger, string provider, double windowMs)
+        Func<SpotTrainerProcess.Running, Task> waitUntilWatched, Action<SpotTrainerProcess.Running> trigger, string provider, double windowMs,
+        int stepDelayMs = 25)
     {
         var uri = Path.Combine(_work, notice + "-" + Guid.NewGuid().ToString("N")[..6]);
         SpotTrainerProcess.Outcome preempted;
-        await using (var running = SpotTrainerProcess.Start(_work, environment, [.. Common(uri), "--step-delay-ms", "25", "--notice", notice]))
+        await using (var running = SpotTrainerProcess.Start(_work, environment, [.. Common(uri), "--step-delay-ms", stepDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--notice", notice]))
         {
             await running.WaitForOutputAsync("Watching for termination notices");
             await waitUntilWatched(running);
+            // Training has begun: whenever the notice is seen, it is handled at a step boundary after step 0.
             await running.WaitForOutputAsync("starting at step 0");
-            await running.WaitForFileAsync(Path.Combine(uri, "demo", "step-00000040", "manifest.json")); // some steps in: the first commit
             trigger(running);
             preempted = await running.WaitAsync();
         }
@@ -113,6 +114,62 @@ public class SpotTrainerNoticeTests
             "azure", 30_000);
         Assert.That(azure.Approved, Is.EqualTo(new[] { "evict-42" }));
         Assert.That(manifestsAtApproval, Has.Some.Contains($"step-{outcome.Summary!.FinalStep:D8}"), "approved only once the checkpoint had committed");
+    }
+
+    [Test]
+    public async Task An_Azure_Redeploy_of_this_VM_ends_a_long_run_with_a_checkpoint_committed_before_NotBefore()
+    {
+        await using var azure = new FakeAzureImds();
+        DateTimeOffset notBefore = default;
+        DateTimeOffset approvedAt = default;
+        azure.OnApprove = _ => approvedAt = DateTimeOffset.UtcNow;
+        // 120 steps of 400 ms: the run would last well past NotBefore.
+        var outcome = await PreemptAndResume("azure", new Dictionary<string, string> { ["SPOTCHECKPOINT_AZURE_METADATA_ENDPOINT"] = azure.Endpoint.AbsoluteUri },
+            _ => azure.WaitForRequestsAsync(r => r.Path == "/metadata/scheduledevents"),
+            _ =>
+            {
+                notBefore = DateTimeOffset.UtcNow.AddSeconds(30);
+                azure.AddEvent("redeploy-7", "Redeploy", [azure.VmName], notBefore);
+            },
+            "azure", 30_000, stepDelayMs: 400);
+        Assert.That(outcome.StdOut, Does.Contain("Redeploy"));
+        Assert.That(azure.Approved, Is.EqualTo(new[] { "redeploy-7" }), "the event lists this VM alone: approved once the checkpoint is safe");
+        Assert.That(approvedAt, Is.LessThan(notBefore), "committed (then approved) before NotBefore");
+    }
+
+    [Test]
+    public async Task An_Azure_Preempt_that_also_lists_a_neighbour_ends_the_run_but_is_not_approved()
+    {
+        await using var azure = new FakeAzureImds();
+        var outcome = await PreemptAndResume("azure", new Dictionary<string, string> { ["SPOTCHECKPOINT_AZURE_METADATA_ENDPOINT"] = azure.Endpoint.AbsoluteUri },
+            _ => azure.WaitForRequestsAsync(r => r.Path == "/metadata/scheduledevents"),
+            _ => azure.AddEvent("evict-shared", "Preempt", [azure.VmName, "neighbour-vm"], DateTimeOffset.UtcNow.AddSeconds(30)),
+            "azure", 30_000);
+        Assert.That(azure.Approved, Is.Empty, "approval would start the eviction for the neighbour too");
+        Assert.That(azure.Requests.Any(r => r.Method == "POST"), Is.False);
+        Assert.That(outcome.StdOut, Does.Contain("not approved"));
+    }
+
+    [Test]
+    public async Task A_GCP_GPU_VM_keeps_training_through_a_host_maintenance_notice_that_leaves_an_hour()
+    {
+        await using var gcp = new FakeGcpMetadata();
+        gcp.Set("instance/machine-type", "projects/123456/machineTypes/a2-highgpu-1g");
+        var uri = Path.Combine(_work, "gcp-gpu-" + Guid.NewGuid().ToString("N")[..6]);
+        SpotTrainerProcess.Outcome run;
+        await using (var running = SpotTrainerProcess.Start(_work, new Dictionary<string, string> { ["GCE_METADATA_HOST"] = gcp.Endpoint.Authority },
+            [.. Common(uri), "--step-delay-ms", "25", "--notice", "gcp"]))
+        {
+            await gcp.WaitForRequestsAsync(r => r.Path.EndsWith("instance/maintenance-event", StringComparison.Ordinal) && r.QueryValue("wait_for_change") == "true");
+            await running.WaitForOutputAsync("starting at step 0");
+            gcp.Set("instance/maintenance-event", "TERMINATE_ON_HOST_MAINTENANCE");
+            await running.WaitForOutputAsync("training goes on");
+            run = await running.WaitAsync();
+        }
+        Assert.That(run.ExitCode, Is.Zero, run.StdOut + run.StdErr);
+        Assert.That(run.Summary!.Preempted, Is.False);
+        Assert.That(run.Summary.FinalStep, Is.EqualTo(120));
+        Assert.That(run.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
     }
 
     [Test]

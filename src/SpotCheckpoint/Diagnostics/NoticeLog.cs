@@ -26,6 +26,12 @@ internal static partial class NoticeLog
     [LoggerMessage(106, LogLevel.Warning, "Notice source {Source} could not acknowledge {Notice}")]
     public static partial void AcknowledgeFailed(ILogger logger, string source, string notice, Exception exception);
 
+    [LoggerMessage(107, LogLevel.Warning, "Termination notice from {Provider} ({Action}): the machine goes away in {SecondsLeft:F1} s (at {Deadline:O}); training goes on, the emergency checkpoint starts at {StartsAt:O} (the deadline minus a {MarginSeconds:F0} s safety margin and the time a checkpoint needs)")]
+    public static partial void TerminationLater(ILogger logger, string provider, string action, double secondsLeft, DateTimeOffset deadline, DateTimeOffset startsAt, double marginSeconds);
+
+    [LoggerMessage(108, LogLevel.Warning, "Termination notice from {Provider} ({Action}, {NoticeId}, deadline {Deadline:O}) was already handled by this run: its checkpoint is the one resumed from; not acting on it again")]
+    public static partial void AlreadyHandled(ILogger logger, string provider, string action, string noticeId, DateTimeOffset deadline);
+
     [LoggerMessage(110, LogLevel.Warning, "Notice source {Source}: {Problem}; retrying in {DelaySeconds:F1} s")]
     public static partial void PollFailed(ILogger logger, string source, string problem, double delaySeconds);
 
@@ -37,6 +43,9 @@ internal static partial class NoticeLog
 
     [LoggerMessage(113, LogLevel.Debug, "Notice source {Source}: {Message}")]
     public static partial void SourceDebug(ILogger logger, string source, string message);
+
+    [LoggerMessage(114, LogLevel.Warning, "Notice source {Source}: {Message}")]
+    public static partial void SourceWarning(ILogger logger, string source, string message);
 
     [LoggerMessage(120, LogLevel.Warning, "Emergency checkpoint at step {Step}: {SecondsLeft:F1} s left to the deadline, a checkpoint takes {Estimate}; {Plan}")]
     public static partial void EmergencyPlanned(ILogger logger, long step, double secondsLeft, string estimate, string plan);

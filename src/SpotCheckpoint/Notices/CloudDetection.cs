@@ -12,6 +12,21 @@ public sealed class CloudDetectionOptions
     /// <summary>How long each probe may take. The probes run in parallel. Default 2 s.</summary>
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// When no cloud answers, the wait before probing again; it doubles after each round up to
+    /// <see cref="MaxRetryInterval"/>. A metadata service can be slow to come up at boot. Default 10 s.
+    /// </summary>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest wait between two rounds of probes. Default 5 min.</summary>
+    public TimeSpan MaxRetryInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long after the start rounds of probes go on; none starts later than this. <see cref="TimeSpan.Zero"/>
+    /// probes once. Default 1 h: off a cloud, about fifteen rounds of three small requests, then nothing more.
+    /// </summary>
+    public TimeSpan RetryFor { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Options of the AWS source, used for its probe and, when AWS is found, for watching it.</summary>
     public AwsSpotNoticeOptions Aws { get; } = new();
 
@@ -64,12 +79,38 @@ public static class CloudDetector
         catch (Exception) { return null; } // unreachable, refused, timed out, cancelled: not this cloud
     }
 
+    /// <summary>
+    /// AWS is found when the source could read notices: an IMDSv2 token, or — only with AllowImdsV1, as the source
+    /// falls back then — an unauthenticated instance id (inside a container the token PUT gets no answer).
+    /// </summary>
     private static async Task<bool> ProbeAws(HttpClient http, CloudDetectionOptions options, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Put, new Uri(options.Aws.ResolveEndpoint(), AwsSpotNoticeSource.TokenPath));
+        if (AwsSpotNoticeOptions.DisabledByEnvironment) return false; // AWS_EC2_METADATA_DISABLED: send nothing
+        var endpoint = options.Aws.ResolveEndpoint();
+        var v2 = ProbeAwsV2(http, endpoint, options.ProbeTimeout, cancellationToken);
+        if (!options.Aws.AllowImdsV1) return await v2.ConfigureAwait(false);
+        var v1 = ProbeAwsV1(http, endpoint, options.ProbeTimeout, cancellationToken);
+        var first = await Task.WhenAny(v2, v1).ConfigureAwait(false);
+        if (first.IsCompletedSuccessfully && first.Result) return true;
+        var second = first == v2 ? v1 : v2;
+        try { return await second.ConfigureAwait(false); }
+        finally { if (!first.IsCompletedSuccessfully) _ = first.Exception; }
+    }
+
+    private static async Task<bool> ProbeAwsV2(HttpClient http, Uri endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, new Uri(endpoint, AwsSpotNoticeSource.TokenPath));
         request.Headers.TryAddWithoutValidation(AwsSpotNoticeSource.TokenTtlHeader, "60");
-        var reply = await MetadataHttp.SendAsync(http, request, options.ProbeTimeout, cancellationToken).ConfigureAwait(false);
+        var reply = await MetadataHttp.SendAsync(http, request, timeout, cancellationToken).ConfigureAwait(false);
         return reply.Status == HttpStatusCode.OK && reply.Body.Trim().Length > 0 && reply.Header(AwsSpotNoticeSource.TokenTtlHeader) is not null;
+    }
+
+    private static async Task<bool> ProbeAwsV1(HttpClient http, Uri endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(endpoint, "latest/meta-data/instance-id"));
+        var reply = await MetadataHttp.SendAsync(http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return reply.Status == HttpStatusCode.OK && reply.Body.Trim().StartsWith("i-", StringComparison.Ordinal) &&
+               reply.Header(GcpPreemptionNoticeSource.FlavorHeader) is null;
     }
 
     private static async Task<bool> ProbeGcp(HttpClient http, CloudDetectionOptions options, CancellationToken cancellationToken)
@@ -89,7 +130,10 @@ public static class CloudDetector
     }
 }
 
-/// <summary>Detects the cloud when started, then runs that cloud's source.</summary>
+/// <summary>
+/// Detects the cloud when started, then runs that cloud's source. When no cloud answers, probes again in the
+/// background with growing gaps for <see cref="CloudDetectionOptions.RetryFor"/>, and says so when one is found late.
+/// </summary>
 internal sealed class CloudAutoDetectSource(CloudDetectionOptions options) : INoticeSource, IDisposable
 {
     private INoticeSource? _detected;
@@ -99,20 +143,33 @@ internal sealed class CloudAutoDetectSource(CloudDetectionOptions options) : INo
     public async Task RunAsync(NoticeContext context, CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var provider = await CloudDetector.DetectAsync(options, cancellationToken).ConfigureAwait(false);
-        INoticeSource? source = provider switch
+        var time = context.TimeProvider;
+        var started = time.GetTimestamp();
+        var gap = options.RetryInterval > TimeSpan.Zero ? options.RetryInterval : TimeSpan.FromSeconds(1);
+        string? provider;
+        int round = 1;
+        while ((provider = await CloudDetector.DetectAsync(options, cancellationToken).ConfigureAwait(false)) is null)
+        {
+            var elapsed = time.GetElapsedTime(started);
+            var answered = $"no cloud metadata service answered within {options.ProbeTimeout.TotalSeconds:0.#} s";
+            if (elapsed + gap > options.RetryFor)
+            {
+                NoticeLog.SourceInfo(context.Logger, Name, $"{answered} (round {round}); stopped probing after {elapsed.TotalMinutes:0.#} min: no cloud notices are watched");
+                return;
+            }
+            NoticeLog.SourceInfo(context.Logger, Name, $"{answered} (round {round}); probing again in {gap.TotalSeconds:0.#} s");
+            await Task.Delay(gap, time, cancellationToken).ConfigureAwait(false);
+            gap = gap * 2 < options.MaxRetryInterval ? gap * 2 : options.MaxRetryInterval;
+            round++;
+        }
+        INoticeSource source = provider switch
         {
             NoticeProviders.Aws => new AwsSpotNoticeSource(options.Aws),
             NoticeProviders.Gcp => new GcpPreemptionNoticeSource(options.Gcp),
-            NoticeProviders.Azure => new AzureScheduledEventsSource(options.Azure),
-            _ => null,
+            _ => new AzureScheduledEventsSource(options.Azure),
         };
-        if (source is null)
-        {
-            NoticeLog.SourceInfo(context.Logger, Name, $"no cloud metadata service answered within {options.ProbeTimeout.TotalSeconds:0.#} s; no cloud notices are watched");
-            return;
-        }
-        NoticeLog.SourceInfo(context.Logger, Name, $"detected {provider}; watching its notices");
+        if (round == 1) NoticeLog.SourceInfo(context.Logger, Name, $"detected {provider}; watching its notices");
+        else NoticeLog.SourceWarning(context.Logger, Name, $"detected {provider}, found late: {time.GetElapsedTime(started).TotalSeconds:0} s after the start (round {round}); watching its notices from now");
         Volatile.Write(ref _detected, source);
         await source.RunAsync(context, cancellationToken).ConfigureAwait(false);
     }

@@ -21,16 +21,38 @@ public sealed class NoticeHub : IAsyncDisposable
     private readonly TaskCompletionSource<TerminationNotice> _firstTermination = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task[] _running = Array.Empty<Task>();
     private volatile bool _terminationPending;
+    private readonly HashSet<string> _marked = new(StringComparer.Ordinal);
+    private readonly List<string> _handled = new();
+    private volatile bool _due;
+    private bool _immediate;
     private TerminationNotice? _termination;
     private TerminationNotice? _latestRisk;
     private int _started;
+    private long _startedAt;
 
     internal NoticeHub(NoticeOptions options, ILogger logger, TimeProvider timeProvider)
     {
         _options = options;
         _logger = logger;
         _time = timeProvider;
+        _startedAt = timeProvider.GetTimestamp();
     }
+
+    /// <summary>
+    /// A notice marked handled (<see cref="MarkHandled"/>) is recognised only this long after <see cref="Start"/>:
+    /// a notice still standing from before a restart is read within seconds (Azure's first answer can take two
+    /// minutes), while one that comes later is a new event even if a provider reuses its identity (GCP's ETag).
+    /// </summary>
+    internal static readonly TimeSpan HandledNoticeRecognitionWindow = TimeSpan.FromMinutes(15);
+
+    /// <summary>How many handled notice ids <see cref="HandledNoticeIds"/> keeps (the most recent).</summary>
+    internal const int MaxHandledIds = 16;
+
+    /// <summary>
+    /// How long the next checkpoint is expected to take (the checkpointer's measured stall + persist, padded), or
+    /// null when unknown. The emergency checkpoint of a long notice starts at least this long before the deadline.
+    /// </summary>
+    internal Func<TimeSpan?>? CheckpointDurationEstimate { get; set; }
 
     /// <summary>The sources being watched.</summary>
     public IReadOnlyList<INoticeSource> Sources => (IReadOnlyList<INoticeSource>)_options.Sources;
@@ -38,8 +60,33 @@ public sealed class NoticeHub : IAsyncDisposable
     /// <summary>Subtracted from every provider deadline.</summary>
     public TimeSpan SafetyMargin => _options.SafetyMargin;
 
-    /// <summary>True once a termination notice has arrived. One volatile read.</summary>
-    public bool TerminationPending => _terminationPending;
+    /// <summary>
+    /// True once a termination notice requires the emergency checkpoint to start (at <see cref="EmergencyStartsAt"/>):
+    /// at once for a short notice, later for one that leaves more time than a checkpoint needs, so training goes on
+    /// meanwhile. One volatile read while no termination notice is known.
+    /// </summary>
+    public bool TerminationPending => _terminationPending && (_due || CheckDue());
+
+    /// <summary>
+    /// When the emergency checkpoint starts: the deadline minus <see cref="SafetyMargin"/> minus
+    /// <see cref="NoticeOptions.EmergencyLeadTime"/> (or the expected checkpoint time when that is longer); at once for
+    /// a termination asked for with <see cref="RequestTermination"/>. Null without a termination notice.
+    /// </summary>
+    public DateTimeOffset? EmergencyStartsAt
+    {
+        get
+        {
+            var estimate = Estimate();
+            lock (_gate) return _termination is null ? null : StartsAt(estimate);
+        }
+    }
+
+    /// <summary>
+    /// The ids (<see cref="TerminationNotice.Id"/>) to record with a checkpoint written now, so that a restarted run
+    /// can pass them to <see cref="MarkHandled"/>: the termination notices this process acted on (once the emergency
+    /// checkpoint was due) and the notices marked handled that were still standing. The most recent 16.
+    /// </summary>
+    public IReadOnlyList<string> HandledNoticeIds { get { lock (_gate) return _handled.ToArray(); } }
 
     /// <summary>The termination notice with the earliest deadline, or null.</summary>
     public TerminationNotice? Termination { get { lock (_gate) return _termination; } }
@@ -53,7 +100,7 @@ public sealed class NoticeHub : IAsyncDisposable
     /// <summary>Every distinct notice received, in order.</summary>
     public IReadOnlyList<TerminationNotice> History { get { lock (_gate) return _history.ToArray(); } }
 
-    /// <summary>Completes with the first termination notice.</summary>
+    /// <summary>Completes with the first termination notice, when it arrives (which can be well before <see cref="TerminationPending"/>).</summary>
     public Task<TerminationNotice> FirstTermination => _firstTermination.Task;
 
     /// <summary>Raised (on the source's thread) for each distinct notice. Handlers must be quick and must not throw.</summary>
@@ -68,25 +115,51 @@ public sealed class NoticeHub : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(notice);
         bool first = false;
+        bool alreadyHandled = false;
         lock (_gate)
         {
             if (!_seen.Add(notice.DedupeKey)) return;
+            if (notice.Kind == NoticeKind.Termination && _marked.Contains(notice.Id) &&
+                _time.GetElapsedTime(Interlocked.Read(ref _startedAt)) <= HandledNoticeRecognitionWindow)
+            {
+                alreadyHandled = true;
+                AddHandled(notice.Id); // still standing: the next checkpoint records it again
+            }
+        }
+        if (alreadyHandled)
+        {
+            // The last checkpoint of this run was taken for this very notice; acting again would only restart the
+            // process into another exit, over and over while the notice stands.
+            NoticeLog.AlreadyHandled(_logger, notice.Provider, notice.Action, notice.Id, notice.Deadline);
+            return;
+        }
+        lock (_gate)
+        {
             _history.Add(notice);
             switch (notice.Kind)
             {
                 case NoticeKind.Termination:
                     first = _termination is null;
                     if (_termination is null || notice.Deadline < _termination.Deadline) _termination = notice;
+                    _immediate |= notice.Immediate;
+                    if (_due) AddHandled(notice.Id);
                     break;
                 case NoticeKind.Risk:
                     _latestRisk = notice;
                     break;
             }
         }
-        var left = (notice.Deadline - _time.GetUtcNow()).TotalSeconds;
+        var now = _time.GetUtcNow();
+        var left = (notice.Deadline - now).TotalSeconds;
         switch (notice.Kind)
         {
-            case NoticeKind.Termination: NoticeLog.Termination(_logger, notice.Provider, notice.Action, left, notice.Deadline, _options.SafetyMargin.TotalSeconds); break;
+            case NoticeKind.Termination:
+                var startsAt = EmergencyStartsAt ?? now;
+                if (startsAt > now && !_due)
+                    NoticeLog.TerminationLater(_logger, notice.Provider, notice.Action, left, notice.Deadline, startsAt, _options.SafetyMargin.TotalSeconds);
+                else
+                    NoticeLog.Termination(_logger, notice.Provider, notice.Action, left, notice.Deadline, _options.SafetyMargin.TotalSeconds);
+                break;
             case NoticeKind.Risk: NoticeLog.Risk(_logger, notice.Provider, notice.Action, notice.Deadline); break;
             default: NoticeLog.Informational(_logger, notice.Provider, notice.Action, notice.EventId ?? "-", notice.Deadline); break;
         }
@@ -101,7 +174,81 @@ public sealed class NoticeHub : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(reason);
         var now = _time.GetUtcNow();
-        Raise(new TerminationNotice(NoticeProviders.Custom, NoticeKind.Termination, reason, now + timeLeft, now));
+        Raise(new TerminationNotice(NoticeProviders.Custom, NoticeKind.Termination, reason, now + timeLeft, now) { Immediate = true });
+    }
+
+    /// <summary>
+    /// Tells the hub which notices this run already handled (<see cref="HandledNoticeIds"/> as recorded with the
+    /// checkpoint it resumes from). A termination notice with one of these ids that is still standing when this
+    /// process starts is logged and not acted on again: the checkpoint was already taken for it, and acting again
+    /// would only restart the process into another exit while the notice stands. A notice with a different id is
+    /// acted on as usual. Best called before <see cref="Start"/>; called after, it also takes back such a notice
+    /// already received, unless its emergency checkpoint has started (<see cref="FirstTermination"/> and
+    /// <see cref="NoticeReceived"/> have fired for it then).
+    /// </summary>
+    public void MarkHandled(IEnumerable<string> noticeIds)
+    {
+        ArgumentNullException.ThrowIfNull(noticeIds);
+        List<TerminationNotice> takenBack;
+        lock (_gate)
+        {
+            foreach (var id in noticeIds)
+            {
+                if (!string.IsNullOrWhiteSpace(id)) _marked.Add(id);
+            }
+            if (_due || _time.GetElapsedTime(Interlocked.Read(ref _startedAt)) > HandledNoticeRecognitionWindow) return;
+            takenBack = _history.Where(n => n.Kind == NoticeKind.Termination && !n.Immediate && _marked.Contains(n.Id)).ToList();
+            if (takenBack.Count == 0) return;
+            foreach (var n in takenBack)
+            {
+                _history.Remove(n);
+                AddHandled(n.Id);
+            }
+            var remaining = _history.Where(n => n.Kind == NoticeKind.Termination).ToList();
+            _termination = remaining.Count == 0 ? null : remaining.MinBy(n => n.Deadline);
+            _terminationPending = _termination is not null;
+        }
+        foreach (var n in takenBack) NoticeLog.AlreadyHandled(_logger, n.Provider, n.Action, n.Id, n.Deadline);
+    }
+
+    private TimeSpan? Estimate()
+    {
+        try { return CheckpointDurationEstimate?.Invoke(); }
+        catch (Exception ex) when (ex is not OutOfMemoryException) { return null; } // an estimate is advice; never let it stop a step
+    }
+
+    /// <summary>Under the lock, with a termination notice known.</summary>
+    private DateTimeOffset StartsAt(TimeSpan? estimate)
+    {
+        if (_immediate) return DateTimeOffset.MinValue;
+        var lead = estimate is { } e && e > _options.EmergencyLeadTime ? e : _options.EmergencyLeadTime;
+        return _termination!.Deadline - _options.SafetyMargin - lead;
+    }
+
+    /// <summary>The slow path of <see cref="TerminationPending"/>: a termination notice is known; is its emergency checkpoint due?</summary>
+    private bool CheckDue()
+    {
+        var estimate = Estimate();
+        lock (_gate)
+        {
+            if (_due) return true;
+            if (_time.GetUtcNow() < StartsAt(estimate)) return false;
+            _due = true;
+            // The emergency checkpoint that starts now answers every termination notice known.
+            foreach (var n in _history)
+            {
+                if (n.Kind == NoticeKind.Termination) AddHandled(n.Id);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Under the lock.</summary>
+    private void AddHandled(string id)
+    {
+        _handled.Remove(id);
+        _handled.Add(id);
+        if (_handled.Count > MaxHandledIds) _handled.RemoveAt(0);
     }
 
     /// <summary>
@@ -113,6 +260,7 @@ public sealed class NoticeHub : IAsyncDisposable
     public void Start()
     {
         if (Interlocked.Exchange(ref _started, 1) != 0) return;
+        Interlocked.Exchange(ref _startedAt, _time.GetTimestamp());
         var running = new List<Task>();
         foreach (var source in _options.Sources)
         {

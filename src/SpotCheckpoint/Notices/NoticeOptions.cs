@@ -20,8 +20,17 @@ public sealed class NoticeOptions
     /// </summary>
     public TimeSpan SafetyMargin { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A termination notice that leaves more time than this (after <see cref="SafetyMargin"/>) does not stop training
+    /// at once: the emergency checkpoint starts this long before the deadline, or as long before it as the last
+    /// checkpoint took (padded) when that is longer. Training goes on until then: a GCP GPU VM's one-hour maintenance
+    /// notice or an Azure Redeploy ten minutes ahead costs only the checkpoint. Default 2 min.
+    /// </summary>
+    public TimeSpan EmergencyLeadTime { get; set; } = TimeSpan.FromMinutes(2);
+
     internal void Validate()
     {
+        if (EmergencyLeadTime < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(EmergencyLeadTime), EmergencyLeadTime, "EmergencyLeadTime cannot be negative.");
         if (SafetyMargin < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(SafetyMargin), SafetyMargin, "SafetyMargin cannot be negative.");
         if (Sources.Any(s => s is null)) throw new ArgumentException("Notices.Sources contains null.", nameof(Sources));
     }
@@ -38,7 +47,7 @@ public static class NoticeOptionsExtensions
     public static NoticeOptions UseGcpPreemptionNotices(this NoticeOptions notices, Action<GcpPreemptionNoticeOptions>? configure = null) =>
         notices.UseSource(new GcpPreemptionNoticeSource(Configure(configure)));
 
-    /// <summary>Watches Azure Scheduled Events for this VM (Preempt and Terminate end it; Freeze, Reboot, Redeploy are logged).</summary>
+    /// <summary>Watches Azure Scheduled Events for this VM (Preempt, Terminate, Reboot and Redeploy end the process; Freeze is logged).</summary>
     public static NoticeOptions UseAzureScheduledEvents(this NoticeOptions notices, Action<AzureScheduledEventsOptions>? configure = null) =>
         notices.UseSource(new AzureScheduledEventsSource(Configure(configure)));
 
@@ -51,7 +60,8 @@ public static class NoticeOptionsExtensions
 
     /// <summary>
     /// Probes the AWS, GCP and Azure metadata services in parallel (a short timeout each) when the checkpointer
-    /// starts, then watches the one that answered. Off a cloud, nothing is found and nothing more is sent.
+    /// starts, then watches the one that answered. When none answers, probes again in the background with growing
+    /// gaps (<see cref="CloudDetectionOptions.RetryFor"/>, 1 h by default), then stops: off a cloud nothing more is sent.
     /// </summary>
     public static NoticeOptions UseCloudAutoDetection(this NoticeOptions notices, Action<CloudDetectionOptions>? configure = null) =>
         notices.UseSource(new CloudAutoDetectSource(Configure(configure)));

@@ -9,7 +9,7 @@ public enum NoticeKind
     /// <summary>The risk of losing the machine is high (for example an AWS rebalance recommendation); nothing is due yet.</summary>
     Risk,
 
-    /// <summary>A platform event the process survives (Azure Freeze, Reboot, Redeploy; GCP live migration). Logged only.</summary>
+    /// <summary>A platform event the process survives (Azure Freeze, GCP live migration). Logged only.</summary>
     Informational,
 }
 
@@ -53,8 +53,27 @@ public sealed record TerminationNotice(
     string? EventId = null,
     string? Payload = null)
 {
+    private readonly string? _id;
+
     /// <summary>The time from <see cref="SeenAt"/> to <see cref="Deadline"/>.</summary>
     public TimeSpan Window => Deadline - SeenAt;
+
+    /// <summary>
+    /// A stable identity of the event behind the notice, the same in a restarted process that reads the same standing
+    /// notice again (<c>aws:instance-action:terminate:2030-01-21T09:00:00Z</c>, <c>azure:&lt;EventId&gt;</c>,
+    /// <c>gcp:maintenance:&lt;window start or ETag&gt;</c>); recorded with the checkpoint a notice caused and given back to
+    /// <see cref="NoticeHub.MarkHandled"/> on resume. Default: <c>provider:EventId</c> when there is an event id, else
+    /// <c>provider:action:SeenAt</c>, which never matches a later process (a notice without a stable identity is acted
+    /// on every time it is seen).
+    /// </summary>
+    public string Id
+    {
+        get => _id ?? (EventId is not null ? $"{Provider}:{EventId}" : $"{Provider}:{Action}:{SeenAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffffffZ}");
+        init => _id = string.IsNullOrWhiteSpace(value) ? null : value;
+    }
+
+    /// <summary>Acted on at the next step whatever the time left (a termination the application asked for itself).</summary>
+    internal bool Immediate { get; init; }
 
     internal string DedupeKey => $"{Provider}|{Kind}|{EventId ?? Action}";
 }

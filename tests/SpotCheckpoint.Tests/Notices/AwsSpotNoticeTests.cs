@@ -146,8 +146,7 @@ public class AwsSpotNoticeTests
             PollInterval = TimeSpan.FromMilliseconds(20),
             MaxBackoff = TimeSpan.FromMilliseconds(100),
         }));
-        await harness.WaitForLogAsync("retrying");
-        await Task.Delay(300);
+        await harness.WaitForLogAsync("retrying", count: 3); // three failed polls (repeats are logged at 1, 2, 4, …)
         Assert.That(harness.Received, Is.Empty);
         Assert.That(harness.Log.Messages.Any(m => m.Contains("stopped with an error", StringComparison.Ordinal)), Is.False);
     }
@@ -169,7 +168,7 @@ public class AwsSpotNoticeTests
     }
 
     [Test]
-    public async Task A_scheduled_maintenance_event_is_a_risk_signal_raised_once_with_its_start_as_the_time()
+    public async Task A_system_maintenance_event_is_a_risk_signal_raised_once_with_its_start_as_the_time()
     {
         await using var imds = new FakeImds();
         await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(50)));
@@ -178,8 +177,8 @@ public class AwsSpotNoticeTests
         imds.ScheduledMaintenance = """
             [ {
               "NotBefore" : "21 Jan 2030 09:00:43 GMT",
-              "Code" : "system-reboot",
-              "Description" : "scheduled reboot",
+              "Code" : "system-maintenance",
+              "Description" : "scheduled network maintenance",
               "EventId" : "instance-event-0d59937288b749b32",
               "NotAfter" : "21 Jan 2030 09:17:23 GMT",
               "State" : "active"
@@ -190,7 +189,7 @@ public class AwsSpotNoticeTests
             """;
         var risk = await harness.WaitForNoticeAsync();
         Assert.That(risk.Kind, Is.EqualTo(NoticeKind.Risk));
-        Assert.That(risk.Action, Is.EqualTo("maintenance:system-reboot"));
+        Assert.That(risk.Action, Is.EqualTo("maintenance:system-maintenance"));
         Assert.That(risk.EventId, Is.EqualTo("instance-event-0d59937288b749b32"));
         Assert.That(risk.Deadline, Is.EqualTo(new DateTimeOffset(2030, 1, 21, 9, 0, 43, TimeSpan.Zero)));
         Assert.That(harness.Hub.TerminationPending, Is.False, "a scheduled event is days ahead: checkpoint soon, keep training");
@@ -200,12 +199,66 @@ public class AwsSpotNoticeTests
         Assert.That(harness.Received.Count(n => n.Action.StartsWith("maintenance:", StringComparison.Ordinal)), Is.EqualTo(1), "raised once, not per poll");
     }
 
+    [TestCase("instance-stop")]
+    [TestCase("instance-retirement")]
+    [TestCase("instance-reboot")]
+    [TestCase("system-reboot")]
+    public async Task A_scheduled_event_that_stops_reboots_or_retires_the_instance_is_a_termination_at_NotBefore(string code)
+    {
+        await using var imds = new FakeImds();
+        var notBefore = DateTimeOffset.UtcNow.AddMinutes(30);
+        imds.ScheduledMaintenance = $$"""
+            [{"NotBefore": "{{notBefore.UtcDateTime.ToString("d MMM yyyy HH:mm:ss 'GMT'", System.Globalization.CultureInfo.InvariantCulture)}}",
+              "Code": "{{code}}", "EventId": "instance-event-{{code}}", "State": "active", "Description": "scheduled"}]
+            """;
+        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(50)));
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Termination), code + " ends the training process");
+        Assert.That(notice.Deadline, Is.EqualTo(notBefore).Within(TimeSpan.FromSeconds(1)));
+        Assert.That(harness.Hub.Termination, Is.EqualTo(notice));
+        Assert.That(harness.Hub.TerminationPending, Is.False, "half an hour is left: training goes on until the emergency checkpoint must start");
+    }
+
+    [Test]
+    public async Task System_maintenance_stays_a_risk_signal()
+    {
+        await using var imds = new FakeImds { ScheduledMaintenance = """[{"Code": "system-maintenance", "EventId": "e-sm", "NotBefore": "1 Mar 2030 00:00:00 GMT", "State": "active"}]""" };
+        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(50)));
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Risk));
+        Assert.That(harness.Hub.Termination, Is.Null);
+    }
+
+    [Test]
+    public async Task AWS_EC2_METADATA_DISABLED_turns_the_source_and_the_probe_off()
+    {
+        await using var imds = new FakeImds();
+        var saved = Environment.GetEnvironmentVariable("AWS_EC2_METADATA_DISABLED");
+        Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+        try
+        {
+            await using (var harness = new NoticeHarness(Source(imds)))
+                await harness.WaitForLogAsync("AWS_EC2_METADATA_DISABLED");
+            var detection = new CloudDetectionOptions { ProbeTimeout = TimeSpan.FromMilliseconds(700) };
+            detection.Aws.Endpoint = imds.Endpoint;
+            detection.Gcp.Endpoint = FakeHttpServer.ClosedEndpoint();
+            detection.Azure.Endpoint = FakeHttpServer.ClosedEndpoint();
+            Assert.That(await CloudDetector.DetectAsync(detection), Is.Null);
+            Assert.That(imds.Requests, Is.Empty, "nothing is sent to the metadata service");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", saved);
+        }
+    }
+
     [TestCase(503)]
     [TestCase(429)]
     public async Task A_failing_maintenance_poll_never_slows_the_instance_action_poll_down(int status)
     {
         await using var imds = new FakeImds { ScheduledMaintenanceStatus = status };
-        await using var harness = new NoticeHarness(Source(imds, o => o.MaintenancePollInterval = TimeSpan.FromMilliseconds(10)));
+        // A generous request timeout: on a loaded machine a slow reply must not pass for the backoff this test looks for.
+        await using var harness = new NoticeHarness(Source(imds, o => { o.MaintenancePollInterval = TimeSpan.FromMilliseconds(10); o.RequestTimeout = TimeSpan.FromSeconds(10); }));
         await imds.WaitForRequestsAsync(r => r.Path.EndsWith("maintenance/scheduled", StringComparison.Ordinal), 5);
         Assert.That(harness.Received, Is.Empty);
         Assert.That(harness.Log.Messages.Any(m => m.Contains("retrying", StringComparison.Ordinal)), Is.False, "no backoff for the main poll");

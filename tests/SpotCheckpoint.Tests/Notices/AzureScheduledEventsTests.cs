@@ -42,17 +42,67 @@ public class AzureScheduledEventsTests
         Assert.That(notice.Deadline, Is.EqualTo(notBefore).Within(TimeSpan.FromSeconds(1)), "NotBefore, to the second (RFC 1123)");
     }
 
-    [TestCase("Freeze")]
-    [TestCase("Reboot")]
-    [TestCase("Redeploy")]
-    public async Task Freeze_Reboot_and_Redeploy_are_informational_never_an_emergency(string type)
+    [Test]
+    public async Task Freeze_is_informational_never_an_emergency()
     {
         await using var azure = new FakeAzureImds();
         await using var harness = new NoticeHarness(Source(azure));
-        azure.AddEvent("e-" + type, type, [azure.VmName], DateTimeOffset.UtcNow.AddMinutes(10));
+        azure.AddEvent("e-freeze", "Freeze", [azure.VmName], DateTimeOffset.UtcNow.AddMinutes(10));
         var notice = await harness.WaitForNoticeAsync();
         Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Informational));
-        Assert.That(harness.Hub.TerminationPending, Is.False);
+        Assert.That(harness.Hub.Termination, Is.Null);
+    }
+
+    [TestCase("Reboot")]
+    [TestCase("Redeploy")]
+    [TestCase("Terminate")]
+    public async Task Reboot_Redeploy_and_Terminate_end_the_process_so_they_are_terminations_at_NotBefore(string type)
+    {
+        await using var azure = new FakeAzureImds();
+        await using var harness = new NoticeHarness(Source(azure));
+        var notBefore = DateTimeOffset.UtcNow.AddSeconds(40);
+        azure.AddEvent("e-" + type, type, [azure.VmName], notBefore);
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Termination), "the training process does not survive a " + type);
+        Assert.That(notice.Action, Is.EqualTo(type));
+        Assert.That(notice.Deadline, Is.EqualTo(notBefore).Within(TimeSpan.FromSeconds(1)));
+        Assert.That(harness.Hub.Termination, Is.EqualTo(notice));
+    }
+
+    [Test]
+    public async Task An_event_that_lists_this_VM_alone_is_approved_after_the_checkpoint()
+    {
+        await using var azure = new FakeAzureImds();
+        await using var harness = new NoticeHarness(Source(azure));
+        azure.AddEvent("alone-1", "Preempt", [azure.VmName], DateTimeOffset.UtcNow.AddSeconds(30));
+        await harness.WaitForNoticeAsync();
+        Assert.That(await harness.Hub.AcknowledgeAsync(CancellationToken.None), Is.True);
+        Assert.That(azure.Approved, Is.EqualTo(new[] { "alone-1" }));
+    }
+
+    [Test]
+    public async Task An_event_that_also_lists_a_neighbour_is_not_approved_because_approval_would_start_it_for_them_too()
+    {
+        await using var azure = new FakeAzureImds();
+        await using var harness = new NoticeHarness(Source(azure));
+        azure.AddEvent("shared-1", "Preempt", [azure.VmName, "neighbour-vm"], DateTimeOffset.UtcNow.AddSeconds(30));
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Termination), "still this VM's eviction");
+        Assert.That(await harness.Hub.AcknowledgeAsync(CancellationToken.None), Is.False);
+        Assert.That(azure.Approved, Is.Empty);
+        Assert.That(azure.Requests.Any(r => r.Method == "POST"), Is.False);
+        await harness.WaitForLogAsync("neighbour-vm");
+    }
+
+    [Test]
+    public async Task Approving_a_shared_event_is_an_opt_in()
+    {
+        await using var azure = new FakeAzureImds();
+        await using var harness = new NoticeHarness(Source(azure, o => o.ApproveEventsListingOtherVms = true));
+        azure.AddEvent("shared-2", "Terminate", [azure.VmName, "neighbour-vm"], DateTimeOffset.UtcNow.AddSeconds(30));
+        await harness.WaitForNoticeAsync();
+        Assert.That(await harness.Hub.AcknowledgeAsync(CancellationToken.None), Is.True);
+        Assert.That(azure.Approved, Is.EqualTo(new[] { "shared-2" }));
     }
 
     [Test]

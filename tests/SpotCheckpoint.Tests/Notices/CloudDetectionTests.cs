@@ -54,14 +54,59 @@ public class CloudDetectionTests
     }
 
     [Test]
-    public async Task Off_cloud_the_auto_source_says_so_and_sends_nothing_more()
+    public async Task With_IMDSv1_allowed_the_probe_finds_AWS_when_the_token_request_gets_no_answer_as_the_source_would()
+    {
+        await using var imds = new FakeImds { TokenPutHangs = true, V1Enabled = true };
+        var closed = FakeHttpServer.ClosedEndpoint();
+        var options = Options(imds.Endpoint, closed, closed);
+        Assert.That(await CloudDetector.DetectAsync(options), Is.Null, "IMDSv2 only: the source could not read notices either");
+        options.Aws.AllowImdsV1 = true;
+        Assert.That(await CloudDetector.DetectAsync(options), Is.EqualTo("aws"), "the source falls back to IMDSv1, so the probe does");
+    }
+
+    [Test]
+    public async Task A_metadata_service_slow_at_boot_is_found_by_background_retries_and_logged_as_late()
+    {
+        await using var azure = new FakeAzureImds();
+        azure.InjectNext(new FakeReply.Hang(), 1, "compute/name"); // the probe at boot gets no answer in time
+        var time = new TimerWatchingTimeProvider();
+        var options = Options(FakeHttpServer.ClosedEndpoint(), FakeHttpServer.ClosedEndpoint(), azure.Endpoint);
+        options.Azure.PollInterval = TimeSpan.FromMilliseconds(50);
+        await using var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null, new CloudAutoDetectSource(options));
+        await harness.WaitForLogAsync("no cloud metadata service answered");
+        await time.WaitForTimerAsync(0); // the source waits (on the clock) before probing again
+        azure.AddEvent("p-late", "Preempt", [azure.VmName], time.GetUtcNow().AddSeconds(30));
+        time.Advance(TimeSpan.FromMinutes(1));
+        await harness.WaitForLogAsync("found late");
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.EventId, Is.EqualTo("p-late"));
+    }
+
+    [Test]
+    public async Task Off_cloud_the_auto_source_retries_with_growing_gaps_then_gives_up_and_sends_nothing_more()
     {
         await using var silent = new FakeGcpMetadata { OmitFlavorHeader = true };
+        var time = new TimerWatchingTimeProvider();
         var options = Options(FakeHttpServer.ClosedEndpoint(), silent.Endpoint, FakeHttpServer.ClosedEndpoint());
-        await using var harness = new NoticeHarness(new CloudAutoDetectSource(options));
-        await harness.WaitForLogAsync("no cloud metadata service answered");
+        options.RetryInterval = TimeSpan.FromSeconds(10);
+        options.MaxRetryInterval = TimeSpan.FromSeconds(40);
+        options.RetryFor = TimeSpan.FromMinutes(2);
+        await using var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null, new CloudAutoDetectSource(options));
+        int rounds = 1;
+        while (true)
+        {
+            await harness.WaitForLogAsync("no cloud metadata service answered", count: rounds);
+            if (harness.Log.Messages.Any(m => m.Contains("stopped probing", StringComparison.Ordinal))) break;
+            await time.WaitForTimerAsync(rounds - 1);
+            time.Advance(time.DueTimes[rounds - 1]); // to the next round
+            rounds++;
+            Assert.That(rounds, Is.LessThan(20), "it must give up");
+        }
+        var gaps = time.DueTimes;
+        Assert.That(gaps.Select(g => g.TotalSeconds), Is.EqualTo(new double[] { 10, 20, 40, 40 }), "doubling gaps, capped");
         int after = silent.Requests.Count;
-        await Task.Delay(300);
+        Assert.That(time.TimersCreated, Is.EqualTo(rounds - 1), "no further wait was scheduled");
+        time.Advance(TimeSpan.FromHours(1));
         Assert.That(silent.Requests, Has.Count.EqualTo(after));
     }
 }

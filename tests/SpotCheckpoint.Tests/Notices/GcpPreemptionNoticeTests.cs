@@ -77,6 +77,88 @@ public class GcpPreemptionNoticeTests
         Assert.That(terminate.Window, Is.EqualTo(TimeSpan.FromSeconds(60)));
     }
 
+    [TestCase("projects/123456/machineTypes/a2-highgpu-1g")]
+    [TestCase("projects/123456/machineTypes/g2-standard-8")]
+    [TestCase("projects/123456/machineTypes/a3-highgpu-8g")]
+    public async Task On_a_GPU_VM_terminate_on_host_maintenance_gives_an_hour_and_training_goes_on(string machineType)
+    {
+        await using var gcp = new FakeGcpMetadata();
+        gcp.Set("instance/machine-type", machineType);
+        await using var harness = new NoticeHarness(Source(gcp));
+        await gcp.WaitForRequestsAsync(r => r.QueryValue("wait_for_change") == "true" && r.Path.EndsWith("maintenance-event", StringComparison.Ordinal));
+        gcp.Set("instance/maintenance-event", "TERMINATE_ON_HOST_MAINTENANCE");
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Termination));
+        Assert.That(notice.Window, Is.EqualTo(TimeSpan.FromHours(1)), "GPU VMs get a one-hour stopping notice");
+        Assert.That(harness.Hub.TerminationPending, Is.False, "nearly an hour of training is left before the emergency checkpoint must start");
+    }
+
+    [Test]
+    public async Task Attached_guest_accelerators_make_an_n1_VM_a_GPU_VM()
+    {
+        await using var gcp = new FakeGcpMetadata();
+        gcp.Set("instance/machine-type", "projects/123456/machineTypes/n1-standard-8");
+        gcp.Set("instance/guest-accelerators", """[{"acceleratorCount": 1, "acceleratorType": "nvidia-tesla-t4"}]""");
+        await using var harness = new NoticeHarness(Source(gcp));
+        await gcp.WaitForRequestsAsync(r => r.QueryValue("wait_for_change") == "true" && r.Path.EndsWith("maintenance-event", StringComparison.Ordinal));
+        gcp.Set("instance/maintenance-event", "TERMINATE_ON_HOST_MAINTENANCE");
+        Assert.That((await harness.WaitForNoticeAsync()).Window, Is.EqualTo(TimeSpan.FromHours(1)));
+    }
+
+    [Test]
+    public async Task Upcoming_maintenance_sets_the_deadline_when_its_window_starts_within_the_notice()
+    {
+        await using var gcp = new FakeGcpMetadata();
+        gcp.Set("instance/machine-type", "projects/123456/machineTypes/a2-highgpu-1g");
+        var windowStart = DateTimeOffset.UtcNow.AddMinutes(20);
+        gcp.Set("instance/upcoming-maintenance", $$"""
+            {"can_reschedule": false, "maintenance_status": "ONGOING", "type": "SCHEDULED",
+             "window_start_time": "{{windowStart.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}}",
+             "window_end_time": "{{windowStart.AddHours(4).UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}}"}
+            """);
+        await using var harness = new NoticeHarness(Source(gcp));
+        await gcp.WaitForRequestsAsync(r => r.QueryValue("wait_for_change") == "true" && r.Path.EndsWith("maintenance-event", StringComparison.Ordinal));
+        gcp.Set("instance/maintenance-event", "TERMINATE_ON_HOST_MAINTENANCE");
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Deadline, Is.EqualTo(windowStart).Within(TimeSpan.FromSeconds(1)));
+    }
+
+    [TestCase("STANDARD", true)]
+    [TestCase("SPOT", false)]
+    public async Task A_preemptible_VM_gets_a_termination_notice_ahead_of_its_24_hour_limit(string provisioningModel, bool limited)
+    {
+        await using var gcp = new FakeGcpMetadata();
+        gcp.Set("instance/scheduling/preemptible", "TRUE");
+        gcp.Set("instance/scheduling/provisioning-model", provisioningModel);
+        var time = new TimerWatchingTimeProvider();
+        var started = time.GetUtcNow() - TimeSpan.FromHours(23);
+        await using var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null, Source(gcp, o =>
+        {
+            o.InstanceStartedAt = started;
+            o.WatchMaintenanceEvents = false;
+            o.LongPollTimeout = TimeSpan.FromSeconds(30);
+        }));
+        await gcp.WaitForRequestsAsync(r => r.Path.EndsWith("scheduling/provisioning-model", StringComparison.Ordinal));
+        if (!limited)
+        {
+            await gcp.WaitForRequestsAsync(r => r.QueryValue("wait_for_change") == "true");
+            Assert.That(harness.Log.Messages.Any(m => m.Contains("preemptible VM started", StringComparison.Ordinal)), Is.False, "Spot VMs have no 24-hour limit");
+            return;
+        }
+        await harness.WaitForLogAsync("preemptible VM started");
+        var wait = TimeSpan.FromMinutes(45); // to 24 h minus the 15 min lead
+        await time.WaitUntilTimerAsync(d => d == wait);
+        Assert.That(harness.Received, Is.Empty);
+        time.Advance(wait);
+        var notice = await harness.WaitForNoticeAsync();
+        Assert.That(notice.Kind, Is.EqualTo(NoticeKind.Termination));
+        Assert.That(notice.Action, Is.EqualTo("preemptible-24h-limit"));
+        Assert.That(notice.Deadline, Is.EqualTo(started + TimeSpan.FromHours(24)));
+        Assert.That(harness.Hub.TerminationPending, Is.False, "15 min left: training goes on until the emergency checkpoint must start");
+        time.Advance(TimeSpan.FromMinutes(13));
+        Assert.That(harness.Hub.TerminationPending, Is.True);
+    }
+
     [Test]
     public async Task A_503_during_maintenance_is_retried_with_backoff()
     {

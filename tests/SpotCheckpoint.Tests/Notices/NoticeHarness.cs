@@ -1,20 +1,35 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using SpotCheckpoint.Notices;
+using SpotCheckpoint.Tests.Notices.Fakes;
 
 namespace SpotCheckpoint.Tests.Notices;
 
 /// <summary>Runs notice sources in a hub, as a checkpointer would, and records what they raise and log.</summary>
 internal sealed class NoticeHarness : IAsyncDisposable
 {
+    private readonly ChangeSignal _changed = new();
+
     public NoticeHarness(params INoticeSource[] sources) : this(TimeSpan.FromSeconds(5), sources) { }
 
-    public NoticeHarness(TimeSpan safetyMargin, params INoticeSource[] sources)
+    public NoticeHarness(TimeSpan safetyMargin, params INoticeSource[] sources) : this(safetyMargin, null, null, sources) { }
+
+    /// <param name="safetyMargin">The hub's safety margin.</param>
+    /// <param name="time">The clock (a fake one to drive waits); the system clock when null.</param>
+    /// <param name="beforeStart">Called with the hub before its sources start (to tell it what this run already handled).</param>
+    /// <param name="sources">The sources to run.</param>
+    public NoticeHarness(TimeSpan safetyMargin, TimeProvider? time, Action<NoticeHub>? beforeStart, params INoticeSource[] sources)
     {
         var options = new NoticeOptions { SafetyMargin = safetyMargin };
         foreach (var s in sources) options.UseSource(s);
-        Hub = new NoticeHub(options, Log, TimeProvider.System);
-        Hub.NoticeReceived += n => Received.Enqueue(n);
+        Log.Logged += _changed.Pulse;
+        Hub = new NoticeHub(options, Log, time ?? TimeProvider.System);
+        Hub.NoticeReceived += n =>
+        {
+            Received.Enqueue(n);
+            _changed.Pulse();
+        };
+        beforeStart?.Invoke(Hub);
         Hub.Start();
     }
 
@@ -26,26 +41,16 @@ internal sealed class NoticeHarness : IAsyncDisposable
 
     public async Task<TerminationNotice> WaitForNoticeAsync(Func<TerminationNotice, bool>? predicate = null, double timeoutSeconds = 20)
     {
-        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (true)
-        {
-            var found = Received.FirstOrDefault(n => predicate?.Invoke(n) ?? true);
-            if (found is not null) return found;
-            if (DateTime.UtcNow > until) throw new TimeoutException("no matching notice; log:\n" + string.Join("\n", Log.Messages));
-            await Task.Delay(20);
-        }
+        TerminationNotice? found = null;
+        await _changed.WaitUntilAsync(() => (found = Received.FirstOrDefault(n => predicate?.Invoke(n) ?? true)) is not null,
+            timeoutSeconds, () => "no matching notice; log:\n" + string.Join("\n", Log.Messages));
+        return found!;
     }
 
-    /// <summary>Waits for a log message containing <paramref name="text"/>.</summary>
-    public async Task WaitForLogAsync(string text, double timeoutSeconds = 20)
-    {
-        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!Log.Messages.Any(m => m.Contains(text, StringComparison.Ordinal)))
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"no log line with '{text}'; log:\n" + string.Join("\n", Log.Messages));
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>Waits for <paramref name="count"/> log messages containing <paramref name="text"/>.</summary>
+    public Task WaitForLogAsync(string text, double timeoutSeconds = 20, int count = 1) =>
+        _changed.WaitUntilAsync(() => Log.Messages.Count(m => m.Contains(text, StringComparison.Ordinal)) >= count,
+            timeoutSeconds, () => $"no {count} log line(s) with '{text}'; log:\n" + string.Join("\n", Log.Messages));
 
     public ValueTask DisposeAsync() => Hub.DisposeAsync();
 }
@@ -55,10 +60,16 @@ internal sealed class ListLogger : ILogger<Checkpointer>
 {
     public ConcurrentQueue<string> Messages { get; } = new();
 
+    /// <summary>Raised after each message is kept.</summary>
+    public event Action? Logged;
+
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
     public bool IsEnabled(LogLevel logLevel) => true;
 
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
         Messages.Enqueue($"{logLevel}: {formatter(state, exception)}");
+        Logged?.Invoke();
+    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using SpotCheckpoint.Notices;
 
 namespace SpotCheckpoint.Tests.Notices;
@@ -60,11 +61,47 @@ public class NoticeHubTests
     }
 
     [Test]
+    public async Task A_notice_with_time_to_spare_keeps_training_until_the_emergency_checkpoint_must_start()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2030, 1, 21, 8, 0, 0, TimeSpan.Zero));
+        await using var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null);
+        var hub = harness.Hub;
+        var now = time.GetUtcNow();
+        var notice = new TerminationNotice("gcp", NoticeKind.Termination, "TERMINATE_ON_HOST_MAINTENANCE", now.AddHours(1), now);
+        hub.Raise(notice);
+        Assert.That(hub.Termination, Is.EqualTo(notice), "the notice is known at once");
+        Assert.That(hub.Deadline, Is.EqualTo(notice.Deadline - TimeSpan.FromSeconds(5)));
+        Assert.That(hub.TerminationPending, Is.False, "an hour is left: keep training");
+        // The emergency checkpoint starts the lead time (2 min by default) before the deadline minus the margin.
+        time.Advance(TimeSpan.FromHours(1) - TimeSpan.FromSeconds(5) - TimeSpan.FromMinutes(2) - TimeSpan.FromSeconds(1));
+        Assert.That(hub.TerminationPending, Is.False);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.That(hub.TerminationPending, Is.True, "now the emergency checkpoint must start");
+    }
+
+    [Test]
+    public async Task A_short_notice_or_a_termination_you_request_is_acted_on_at_once()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2030, 1, 21, 8, 0, 0, TimeSpan.Zero));
+        await using (var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null))
+        {
+            var now = time.GetUtcNow();
+            harness.Hub.Raise(new TerminationNotice("azure", NoticeKind.Termination, "Preempt", now.AddSeconds(30), now, "p-1"));
+            Assert.That(harness.Hub.TerminationPending, Is.True);
+        }
+        await using (var harness = new NoticeHarness(TimeSpan.FromSeconds(5), time, null))
+        {
+            harness.Hub.RequestTermination("host shutdown", TimeSpan.FromMinutes(10));
+            Assert.That(harness.Hub.TerminationPending, Is.True, "you asked to stop: no waiting");
+        }
+    }
+
+    [Test]
     public async Task A_source_that_throws_is_logged_and_the_others_go_on()
     {
         var good = new CallbackSource("good", async (context, ct) =>
         {
-            await Task.Delay(50, ct);
+            await Task.Yield();
             var now = context.TimeProvider.GetUtcNow();
             context.Raise(new TerminationNotice("good", NoticeKind.Termination, "bye", now.AddSeconds(30), now));
         });

@@ -6,6 +6,9 @@ public sealed class AwsSpotNoticeOptions
     /// <summary>The instance metadata service; the AWS SDKs' variable.</summary>
     public const string EndpointVariable = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 
+    /// <summary>Set to <c>true</c>, the AWS SDKs' variable turns the metadata service off: nothing is sent to it.</summary>
+    public const string DisabledVariable = "AWS_EC2_METADATA_DISABLED";
+
     /// <summary>
     /// The metadata endpoint. Default: <c>AWS_EC2_METADATA_SERVICE_ENDPOINT</c> when set, else
     /// <c>http://169.254.169.254</c> (<c>http://[fd00:ec2::254]</c> with <see cref="UseIPv6"/>).
@@ -34,8 +37,10 @@ public sealed class AwsSpotNoticeOptions
     public bool WatchRebalanceRecommendations { get; set; } = true;
 
     /// <summary>
-    /// Also poll <c>events/maintenance/scheduled</c>: each scheduled reboot, stop or retirement of the instance is
-    /// reported once as a risk signal (checkpoint soon), with its start (<c>NotBefore</c>) as the time. Default true.
+    /// Also poll <c>events/maintenance/scheduled</c>. An <c>instance-stop</c>, <c>instance-retirement</c>,
+    /// <c>instance-reboot</c> or <c>system-reboot</c> ends the process: it is a termination notice with its start
+    /// (<c>NotBefore</c>) as the deadline, and training goes on until the emergency checkpoint must start. A
+    /// <c>system-maintenance</c> event is a risk signal (checkpoint soon). Default true.
     /// </summary>
     public bool WatchScheduledMaintenance { get; set; } = true;
 
@@ -47,6 +52,10 @@ public sealed class AwsSpotNoticeOptions
 
     /// <summary>The longest wait between retries after failures (429, 5xx, no reply). Default 30 s.</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>True when <c>AWS_EC2_METADATA_DISABLED</c> is <c>true</c>.</summary>
+    internal static bool DisabledByEnvironment =>
+        string.Equals(Environment.GetEnvironmentVariable(DisabledVariable)?.Trim(), "true", StringComparison.OrdinalIgnoreCase);
 
     internal Uri ResolveEndpoint() => MetadataHttp.Resolve(Endpoint, EndpointVariable,
         UseIPv6 ? "http://[fd00:ec2::254]" : MetadataHttp.LinkLocal);

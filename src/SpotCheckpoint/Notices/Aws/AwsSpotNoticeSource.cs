@@ -21,6 +21,10 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     internal const string TokenHeader = "X-aws-ec2-metadata-token";
     internal const string TokenTtlHeader = "X-aws-ec2-metadata-token-ttl-seconds";
     private static readonly HashSet<string> Actions = new(StringComparer.OrdinalIgnoreCase) { "terminate", "stop", "hibernate" };
+    // Scheduled events that stop, reboot or retire the instance end the process at or after NotBefore;
+    // system-maintenance (network or power work on the host) usually does not.
+    private static readonly HashSet<string> EndingEvents = new(StringComparer.OrdinalIgnoreCase)
+        { "instance-stop", "instance-retirement", "instance-reboot", "system-reboot" };
 
     private readonly AwsSpotNoticeOptions _options;
     private HttpClient? _http;
@@ -45,6 +49,11 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     {
         await Task.Yield();
         _context = context;
+        if (AwsSpotNoticeOptions.DisabledByEnvironment)
+        {
+            NoticeLog.SourceInfo(context.Logger, Name, $"{AwsSpotNoticeOptions.DisabledVariable} is true: the instance metadata service is not used, no AWS notices are watched");
+            return;
+        }
         _endpoint = _options.ResolveEndpoint();
         _http = MetadataHttp.CreateClient(_options.RequestTimeout);
         bool rebalanceSeen = false;
@@ -81,7 +90,9 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         // work to a later deadline than the documented two minutes from now.
         var deadline = seen + _options.NoticeWindow;
         if (time is { } t && t < deadline) deadline = t;
-        _context.Raise(new TerminationNotice(Name, NoticeKind.Termination, action, deadline, seen, Payload: reply.Body));
+        // The same notice read again by a restarted process has the same action and time: that is its identity.
+        _context.Raise(new TerminationNotice(Name, NoticeKind.Termination, action, deadline, seen, Payload: reply.Body)
+            { Id = $"aws:instance-action:{action}" + (time is { } at ? ":" + at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) : "") });
         return true;
     }
 
@@ -102,9 +113,9 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
     }
 
     /// <summary>
-    /// One poll of the scheduled maintenance events: every active event (a reboot, stop or retirement of the instance)
-    /// is a risk signal, which the hub takes once per EventId. Its failures are logged and never slow the
-    /// instance-action poll down.
+    /// One poll of the scheduled maintenance events: a stop, reboot or retirement of the instance is a termination at
+    /// its NotBefore, system-maintenance a risk signal; the hub takes each once per EventId. Its failures are logged
+    /// and never slow the instance-action poll down.
     /// </summary>
     private async Task PollMaintenanceAsync(CancellationToken cancellationToken)
     {
@@ -132,7 +143,13 @@ internal sealed class AwsSpotNoticeSource : INoticeSource, IDisposable
         }
         var seen = _context.TimeProvider.GetUtcNow();
         foreach (var e in events)
-            _context.Raise(new TerminationNotice(Name, NoticeKind.Risk, "maintenance:" + e.Code, e.NotBefore ?? seen, seen, EventId: e.Id, Payload: e.Json));
+        {
+            // A stop, reboot or retirement ends the process at NotBefore: a termination, which the hub lets training
+            // run up to (the emergency checkpoint starts in time). Without a NotBefore nothing can be planned: a risk.
+            var kind = EndingEvents.Contains(e.Code) && e.NotBefore is not null ? NoticeKind.Termination : NoticeKind.Risk;
+            _context.Raise(new TerminationNotice(Name, kind, "maintenance:" + e.Code, e.NotBefore ?? seen, seen, EventId: e.Id, Payload: e.Json)
+                { Id = "aws:scheduled:" + e.Id });
+        }
     }
 
     /// <summary>A GET with the session token; on 401 the token is renewed once and the GET repeated.</summary>

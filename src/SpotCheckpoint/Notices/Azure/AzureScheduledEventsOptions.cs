@@ -23,14 +23,22 @@ public sealed class AzureScheduledEventsOptions
     /// <summary>The first Scheduled Events call after boot can take up to two minutes while the service starts. Default 150 s.</summary>
     public TimeSpan FirstRequestTimeout { get; set; } = TimeSpan.FromSeconds(150);
 
-    /// <summary>The deadline of a Preempt or Terminate event without a NotBefore (already Started): seen + this. Default 30 s.</summary>
+    /// <summary>The deadline of a terminating event without a NotBefore (already Started): seen + this. Default 30 s.</summary>
     public TimeSpan DefaultWindow { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Approve the event (POST StartRequests) once the emergency checkpoint has committed, so the VM goes at once
-    /// instead of idling until NotBefore. Approval applies to every VM the event lists. Default true.
+    /// instead of idling until NotBefore. Approving starts the event for every VM it lists and for every process on
+    /// this VM: with several trainers on one VM (one process per GPU), set it to false in all of them, or leave it
+    /// true in just one process that is the last to checkpoint. Default true.
     /// </summary>
     public bool ApproveAfterCheckpoint { get; set; } = true;
+
+    /// <summary>
+    /// Also approve events that list other VMs besides this one (approval would start the event for them too, in
+    /// the middle of their own work). Off by default: such an event is left to start at NotBefore.
+    /// </summary>
+    public bool ApproveEventsListingOtherVms { get; set; }
 
     /// <summary>The longest wait between retries after failures (410, 429, 500, no reply). Default 30 s.</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);

@@ -14,11 +14,13 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
 {
     internal const string EventsPath = "metadata/scheduledevents?api-version=2020-07-01";
     internal const string NamePath = "metadata/instance/compute/name?api-version=2021-02-01&format=text";
-    private static readonly HashSet<string> Fatal = new(StringComparer.OrdinalIgnoreCase) { "Preempt", "Terminate" };
+    // Preempt (Spot eviction) and Terminate delete the VM; Reboot loses memory and Redeploy moves the VM to another
+    // host: all four end the training process. Freeze pauses the VM for seconds and is survived.
+    private static readonly HashSet<string> Fatal = new(StringComparer.OrdinalIgnoreCase) { "Preempt", "Terminate", "Reboot", "Redeploy" };
 
     private readonly AzureScheduledEventsOptions _options;
     private readonly HashSet<string> _seenEvents = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _raised = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string[]> _raised = new(StringComparer.Ordinal); // EventId → the other VMs it lists
     private readonly object _gate = new();
     private HttpClient? _http;
     private Uri _endpoint = null!;
@@ -63,7 +65,7 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
         return name;
     }
 
-    /// <summary>Raises each new event that names this VM: Preempt and Terminate as terminations, the rest as informational.</summary>
+    /// <summary>Raises each new event that names this VM: Preempt, Terminate, Reboot and Redeploy as terminations, Freeze as informational.</summary>
     private void Process(string body, string vmName)
     {
         if (!MetadataHttp.TryParseObject(body, out var root) || !root.TryGetProperty("Events", out var events) || events.ValueKind != JsonValueKind.Array)
@@ -77,9 +79,9 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
             var id = String(e, "EventId");
             var type = String(e, "EventType");
             if (id is null || type is null) continue;
-            if (!e.TryGetProperty("Resources", out var resources) || resources.ValueKind != JsonValueKind.Array ||
-                !resources.EnumerateArray().Any(r => r.ValueKind == JsonValueKind.String && string.Equals(r.GetString(), vmName, StringComparison.OrdinalIgnoreCase)))
-                continue; // another VM's event
+            if (!e.TryGetProperty("Resources", out var resources) || resources.ValueKind != JsonValueKind.Array) continue;
+            var listed = resources.EnumerateArray().Where(r => r.ValueKind == JsonValueKind.String).Select(r => r.GetString()!).ToArray();
+            if (!listed.Contains(vmName, StringComparer.OrdinalIgnoreCase)) continue; // another VM's event
             // Dedupe by EventId: DocumentIncarnation changes whenever any event changes.
             if (!_seenEvents.Add(id)) continue;
             var seen = _context.TimeProvider.GetUtcNow();
@@ -88,13 +90,14 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
             var raw = e.GetRawText();
             if (Fatal.Contains(type))
             {
-                lock (_gate) _raised.Add(id);
-                _context.Raise(new TerminationNotice(Name, NoticeKind.Termination, type, notBefore ?? seen + _options.DefaultWindow, seen, id, raw));
+                lock (_gate) _raised[id] = listed.Where(r => !string.Equals(r, vmName, StringComparison.OrdinalIgnoreCase)).ToArray();
+                // Keep training until the emergency checkpoint must start: NotBefore is the deadline.
+                _context.Raise(new TerminationNotice(Name, NoticeKind.Termination, type, notBefore ?? seen + _options.DefaultWindow, seen, id, raw) { Id = "azure:" + id });
             }
             else
             {
-                // Freeze pauses the VM for seconds; Reboot and Redeploy are survived by a process that restarts. Never an emergency exit.
-                _context.Raise(new TerminationNotice(Name, NoticeKind.Informational, type, notBefore ?? seen, seen, id, raw));
+                // Freeze pauses the VM for a few seconds. Never an emergency exit.
+                _context.Raise(new TerminationNotice(Name, NoticeKind.Informational, type, notBefore ?? seen, seen, id, raw) { Id = "azure:" + id });
             }
         }
     }
@@ -102,9 +105,17 @@ internal sealed class AzureScheduledEventsSource : INoticeSource, IDisposable
     public async ValueTask<bool> AcknowledgeAsync(TerminationNotice notice, CancellationToken cancellationToken)
     {
         if (!_options.ApproveAfterCheckpoint || notice.Provider != Name || notice.EventId is null || _http is null) return false;
+        string[]? others;
         lock (_gate)
         {
-            if (!_raised.Remove(notice.EventId)) return false;
+            if (!_raised.Remove(notice.EventId, out others)) return false;
+        }
+        if (others.Length > 0 && !_options.ApproveEventsListingOtherVms)
+        {
+            // Approval starts the event for every VM it lists: it would cut their work short too.
+            NoticeLog.SourceInfo(_context.Logger, Name, $"event {notice.EventId} also lists {string.Join(", ", others)}; not approved " +
+                "(that would start it for them too; ApproveEventsListingOtherVms), it starts at NotBefore");
+            return false;
         }
         var reply = await SendAsync(HttpMethod.Post, EventsPath, StartRequest(notice.EventId), _options.RequestTimeout, cancellationToken).ConfigureAwait(false);
         if (reply.Status != HttpStatusCode.OK)

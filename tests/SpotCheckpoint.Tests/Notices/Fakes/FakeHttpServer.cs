@@ -54,6 +54,9 @@ internal sealed class FakeHttpServer : IAsyncDisposable
     /// <summary>Every request received, in order.</summary>
     public ConcurrentQueue<FakeRequest> Requests { get; } = new();
 
+    /// <summary>Raised as each request has been received (and added to <see cref="Requests"/>), before it is answered.</summary>
+    public event Action<FakeRequest>? RequestReceived;
+
     /// <summary>A port on 127.0.0.1 where nothing listens (connection refused).</summary>
     public static Uri ClosedEndpoint()
     {
@@ -85,6 +88,7 @@ internal sealed class FakeHttpServer : IAsyncDisposable
                 var request = await ReadRequestAsync(stream, _stop.Token);
                 if (request is null) return;
                 Requests.Enqueue(request);
+                RequestReceived?.Invoke(request);
                 var reply = await _handler(request, _stop.Token);
                 switch (reply)
                 {

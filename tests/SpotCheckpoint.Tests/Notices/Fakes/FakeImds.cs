@@ -68,6 +68,7 @@ internal sealed class FakeImds : FakeMetadataService
             "/latest/meta-data/events/recommendations/rebalance" => Rebalance,
             "/latest/meta-data/events/maintenance/scheduled" => ScheduledMaintenance,
             "/latest/meta-data/instance-life-cycle" => "spot",
+            "/latest/meta-data/instance-id" => "i-0123456789abcdef0",
             _ => null,
         };
         return Task.FromResult(body is null ? FakeReply.Respond(404, "Not Found") : FakeReply.Respond(200, body));

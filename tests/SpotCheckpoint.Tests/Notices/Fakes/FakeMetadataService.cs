@@ -13,7 +13,10 @@ internal abstract class FakeMetadataService : IAsyncDisposable
     protected FakeMetadataService()
     {
         Server = new FakeHttpServer(HandleAsync);
+        Server.RequestReceived += _ => _arrived.Pulse();
     }
+
+    private readonly ChangeSignal _arrived = new();
 
     public FakeHttpServer Server { get; }
 
@@ -33,15 +36,9 @@ internal abstract class FakeMetadataService : IAsyncDisposable
     public int Count(Func<FakeRequest, bool> predicate) => Server.Requests.Count(predicate);
 
     /// <summary>Waits until <paramref name="count"/> requests match.</summary>
-    public async Task WaitForRequestsAsync(Func<FakeRequest, bool> predicate, int count = 1, double timeoutSeconds = 20)
-    {
-        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (Count(predicate) < count)
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException($"{GetType().Name}: expected {count} matching request(s), saw {Count(predicate)}");
-            await Task.Delay(20);
-        }
-    }
+    public Task WaitForRequestsAsync(Func<FakeRequest, bool> predicate, int count = 1, double timeoutSeconds = 20) =>
+        _arrived.WaitUntilAsync(() => Count(predicate) >= count, timeoutSeconds,
+            () => $"{GetType().Name}: expected {count} matching request(s), saw {Count(predicate)}");
 
     private async Task<FakeReply> HandleAsync(FakeRequest request, CancellationToken cancellationToken)
     {
