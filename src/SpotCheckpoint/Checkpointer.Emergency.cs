@@ -1,5 +1,6 @@
 using System.Globalization;
 using SpotCheckpoint.Diagnostics;
+using SpotCheckpoint.Format;
 using SpotCheckpoint.Notices;
 
 namespace SpotCheckpoint;
@@ -106,7 +107,7 @@ public sealed partial class Checkpointer
                 NoticeLog.EmergencyMayNotFit(_logger, estimate.Value.TotalSeconds, left.TotalSeconds,
                     $"writing it anyway; if it does not commit, a resumed run starts from step {Math.Max(0, _lastCommittedStep)}");
             }
-            persist = Snapshot(AcquireSlot(Timeout.InfiniteTimeSpan, CancellationToken.None)!, step);
+            persist = Snapshot(AcquireSlot(Timeout.InfiniteTimeSpan, CancellationToken.None)!, step, CheckpointReason.Emergency);
             snapshotTaken = true;
         }
         NoticeLog.EmergencyPlanned(_logger, step, left.TotalSeconds,

@@ -47,6 +47,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
     private readonly bool _cudaReseed;
     private CudaStagingCopierPool? _cudaCopiers;
     private readonly SpotCheckpointMetrics _metrics;
+    private readonly RunHistoryRecorder _history;
 
     private long _step;
     private long _lastCheckpointStep = -1;
@@ -82,6 +83,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
         _lastCheckpointTimestamp = _time.GetTimestamp();
         _notices = new NoticeHub(_options.Notices, _logger, _time);
         _notices.NoticeReceived += OnNoticeReceived;
+        _history = new RunHistoryRecorder(_options.Cost, _notices, _time);
     }
 
     /// <summary>
@@ -192,6 +194,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
             {
                 var reader = await CheckpointReader.OpenAsync(_store, RunId, listing.Step, cancellationToken).ConfigureAwait(false);
                 await _registry.RestoreAsync(reader, cancellationToken).ConfigureAwait(false);
+                _history.Resumed(reader.Manifest);
                 Volatile.Write(ref _step, listing.Step);
                 Epoch = reader.Manifest.Epoch;
                 _lastCheckpointStep = listing.Step;
@@ -295,7 +298,17 @@ public sealed partial class Checkpointer : IAsyncDisposable
     /// Takes a checkpoint of the current state now and waits until it is committed. If a checkpoint of the current
     /// step is already committed or in flight, waits for that one instead of writing another.
     /// </summary>
-    public async Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default)
+    public Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default) =>
+        TakeCheckpointAsync(CheckpointReason.Manual, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="CheckpointAsync"/>, for the last checkpoint of a finished run: the run's history records it as
+    /// <see cref="CheckpointReason.Final"/>, which tells a report the run completed.
+    /// </summary>
+    public Task<CheckpointResult?> CheckpointFinalAsync(CancellationToken cancellationToken = default) =>
+        TakeCheckpointAsync(CheckpointReason.Final, cancellationToken);
+
+    private async Task<CheckpointResult?> TakeCheckpointAsync(CheckpointReason reason, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         MarkStarted();
@@ -312,7 +325,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
         if (existing is null)
         {
             var slot = AcquireSlot(Timeout.InfiniteTimeSpan, cancellationToken)!;
-            existing = Snapshot(slot, step);
+            existing = Snapshot(slot, step, reason);
         }
         var outcome = await existing.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (outcome.Error is not null)
@@ -416,7 +429,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
         }
     }
 
-    private Task<CheckpointOutcome> Snapshot(StagingSlot slot, long step)
+    private Task<CheckpointOutcome> Snapshot(StagingSlot slot, long step, CheckpointReason reason = CheckpointReason.Periodic)
     {
         var started = Stopwatch.GetTimestamp();
         var owned = new List<Tensor>();
@@ -463,7 +476,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
         _metrics.RecordStall(stall);
 
         var cancel = new CancellationTokenSource();
-        var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall, cancel.Token));
+        var task = Task.Run(() => PersistAsync(manifest, arena, copies, stall, reason, cancel.Token));
         lock (_gate)
         {
             slot.Step = step;
@@ -475,14 +488,17 @@ public sealed partial class Checkpointer : IAsyncDisposable
         return task;
     }
 
-    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, IReadOnlyList<CudaCopyHandle> copies, TimeSpan stall, CancellationToken cancellationToken)
+    private async Task<CheckpointOutcome> PersistAsync(CheckpointManifest manifest, StagingArena arena, IReadOnlyList<CudaCopyHandle> copies, TimeSpan stall, CheckpointReason reason, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
             // The device-to-host copies must have landed before the staged bytes are read (and before the arena is reused).
             foreach (var copy in copies) await copy.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, cancellationToken).ConfigureAwait(false);
+            TimeSpan? deviceStall = copies.Count > 0 ? stall + Stopwatch.GetElapsedTime(started) : null;
+            long bytes = await CheckpointWriter.PersistAsync(_store, manifest, arena, cancellationToken,
+                shardBytes => _history.Stamp(manifest, reason, stall, deviceStall, Stopwatch.GetElapsedTime(started), shardBytes)).ConfigureAwait(false);
+            _history.Committed(manifest);
             var persist = Stopwatch.GetElapsedTime(started);
             lock (_gate)
             {

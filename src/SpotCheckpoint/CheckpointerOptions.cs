@@ -71,6 +71,9 @@ public sealed class CheckpointerOptions
     /// </summary>
     public NoticeOptions Notices { get; } = new();
 
+    /// <summary>The machine's type, region and prices, recorded in each manifest's history for <c>spotckpt report</c>.</summary>
+    public Diagnostics.CostOptions Cost { get; } = new();
+
     internal void Validate()
     {
         Storage.StoreKeys.ValidateRunId(RunId);
@@ -81,5 +84,6 @@ public sealed class CheckpointerOptions
         if (MaxBusyWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBusyWait), MaxBusyWait, "MaxBusyWait cannot be negative.");
         if (IncompleteUploadMaxAge < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge cannot be negative.");
         Notices.Validate();
+        Cost.Validate();
     }
 }

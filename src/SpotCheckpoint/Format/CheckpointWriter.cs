@@ -32,7 +32,7 @@ internal static class CheckpointWriter
         }
     }
 
-    public static async Task<long> PersistAsync(ICheckpointStore store, CheckpointManifest manifest, StagingArena arena, CancellationToken cancellationToken)
+    public static async Task<long> PersistAsync(ICheckpointStore store, CheckpointManifest manifest, StagingArena arena, CancellationToken cancellationToken, Action<long>? beforeManifest = null)
     {
         var prefix = StoreKeys.StepPrefix(manifest.RunId, manifest.Step);
         var layout = arena.Layout;
@@ -95,6 +95,7 @@ internal static class CheckpointWriter
                 totalBytes += shardBytes;
             }
 
+            beforeManifest?.Invoke(totalBytes); // the run's history records the persist duration and size up to here
             var encoded = ManifestCodec.Encode(manifest);
             var manifestKey = prefix + StoreKeys.ManifestFileName;
             bool committed = false;
