@@ -118,7 +118,8 @@ internal static class ReportCharts
             foreach (var bar in time.Bars) bar.Size = 0.35;
             plot.Axes.Right.Label.Text = "minutes";
             plot.Axes.Bottom.SetTicks(positions, report.Interruptions.Select((i, n) => $"#{n + 1} {i.Kind}{(i.Provider is null ? "" : " (" + i.Provider + ")")}").ToArray());
-            plot.Axes.Margins(bottom: 0);
+            plot.Axes.SetLimitsY(0, Math.Max(1, report.Interruptions.Max(i => i.StepsLost)) * 1.25, plot.Axes.Left);
+            plot.Axes.SetLimitsY(0, Math.Max(1, report.Interruptions.Max(i => (i.LostWorkSeconds + i.DowntimeSeconds) / 60)) * 1.25, plot.Axes.Right);
             plot.ShowLegend(Alignment.UpperRight);
         }
         return Render("losses", "Lost steps and lost time per interruption", plot);
