@@ -29,11 +29,13 @@ public sealed class RunReportTests
     {
         _dir = Path.Combine(Path.GetTempPath(), "spotckpt-report-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_dir);
-        string[] args = ["--steps", "330", "--checkpoint-every", "50", "--step-delay-ms", "10", "--run-id", "demo", "--checkpoint-uri", "./checkpoints", "--notice", "signal"];
+        // A small model: the run takes seconds (the trainer logs every 50 steps; 130 is no multiple of 20, so the
+        // final checkpoint is one of its own).
+        string[] args = ["--steps", "130", "--checkpoint-every", "20", "--model-mb", "0.25", "--step-delay-ms", "20", "--run-id", "demo", "--checkpoint-uri", "./checkpoints", "--notice", "signal"];
         SpotTrainerProcess.Outcome first;
         await using (var running = SpotTrainerProcess.Start(_dir, null, args))
         {
-            await running.WaitForOutputAsync("step 150:", timeoutSeconds: 180);
+            await running.WaitForOutputAsync("step 50:", timeoutSeconds: 300);
             running.Signal(15);
             first = await running.WaitAsync();
         }
@@ -67,7 +69,7 @@ public sealed class RunReportTests
         Assert.That(counts.GetProperty("stored").GetInt32(), Is.EqualTo(1), "prune --keep 1");
         Assert.That(counts.GetProperty("pruned").GetInt64(), Is.EqualTo(_first.CheckpointsCommitted + _second.CheckpointsCommitted - 1));
         Assert.That(counts.GetProperty("byReason").GetProperty("emergency").GetInt32(), Is.EqualTo(1));
-        Assert.That(_report.GetProperty("finalStep").GetInt64(), Is.EqualTo(_second.FinalStep).And.EqualTo(330));
+        Assert.That(_report.GetProperty("finalStep").GetInt64(), Is.EqualTo(_second.FinalStep).And.EqualTo(130));
         Assert.That(_report.GetProperty("completed").GetBoolean(), Is.True);
 
         var interruption = _report.GetProperty("interruptions").EnumerateArray().Single();
@@ -85,7 +87,7 @@ public sealed class RunReportTests
         Assert.That(cost.GetProperty("onDemandCost").GetDouble(), Is.EqualTo(OnDemand * useful).Within(1e-12));
         double effective = Spot * billed / useful;
         Assert.That(cost.GetProperty("effectiveHourlyRate").GetDouble(), Is.EqualTo(effective).Within(1e-9));
-        Assert.That(cost.GetProperty("spotCostPer1000Steps").GetDouble(), Is.EqualTo(Spot * billed / 330 * 1000).Within(1e-9));
+        Assert.That(cost.GetProperty("spotCostPer1000Steps").GetDouble(), Is.EqualTo(Spot * billed / 130 * 1000).Within(1e-9));
         Assert.That(cost.GetProperty("projectedMonthlySavings").GetDouble(), Is.EqualTo((OnDemand - effective) * 730).Within(1e-6));
     }
 
