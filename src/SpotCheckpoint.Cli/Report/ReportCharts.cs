@@ -132,7 +132,8 @@ internal static class ReportCharts
         line.Color = Colors.SteelBlue;
         line.MarkerSize = 6;
         line.LegendText = "shard bytes";
-        plot.Axes.Margins(bottom: 0);
+        // From zero: a size that barely changes should look flat, not like a cliff.
+        plot.Axes.SetLimitsY(0, Math.Max(1e-3, report.Timeline.Select(p => p.Bytes / 1048576.0).DefaultIfEmpty(0).Max()) * 1.2);
         plot.ShowLegend(Alignment.LowerRight);
         return Render("size", "Checkpoint size over time", plot);
     }
@@ -159,7 +160,8 @@ internal static class ReportCharts
             d.LegendText = "device copies landed";
         }
         if (known.Count == 0) plot.Add.Text("no timings recorded", 0, 0);
-        plot.Axes.Margins(bottom: 0);
+        double top = known.SelectMany(p => new[] { p.StallSeconds!.Value, p.PersistSeconds ?? 0, p.DeviceStallSeconds ?? 0 }).DefaultIfEmpty(0).Max() * 1000;
+        plot.Axes.SetLimitsY(0, Math.Max(1, top) * 1.15);
         plot.ShowLegend(Alignment.UpperLeft);
         return Render("timings", "Checkpoint stall and persist over time", plot);
     }
