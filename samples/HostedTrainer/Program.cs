@@ -12,6 +12,9 @@ var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings {
 // how long the host waits for the emergency checkpoint to commit.
 builder.Services.AddSpotCheckpoint(builder.Configuration);
 
+// Metrics through OpenTelemetry (OTLP), only when OTEL_EXPORTER_OTLP_ENDPOINT is set (Telemetry.cs).
+builder.Services.AddOpenTelemetryWhenConfigured(builder.Configuration);
+
 builder.Services.Configure<TrainingOptions>(builder.Configuration.GetSection("Training"));
 builder.Services.AddHostedService<TrainingService>();
 

@@ -126,7 +126,8 @@ static async Task<int> RunAsync(TrainerOptions options)
     else
     {
         // The last step is always committed: a run stopped with --stop-at resumes exactly there, a finished run is final.
-        await checkpointer.CheckpointAsync();
+        // (The run's history records the last checkpoint of a finished run as final: reports say it completed.)
+        await (step == options.Steps ? checkpointer.CheckpointFinalAsync() : checkpointer.CheckpointAsync());
         if (step == options.StopAt && step < options.Steps)
             log.LogInformation("Stopping at step {Step} as asked; run again with --run-id {RunId} to resume", step, options.RunId);
     }

@@ -12,4 +12,5 @@ namespace SpotCheckpoint.Cli;
 [JsonSerializable(typeof(VerifyReport))]
 [JsonSerializable(typeof(PruneReport))]
 [JsonSerializable(typeof(CopyReport))]
+[JsonSerializable(typeof(Report.RunReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -108,6 +108,8 @@ public sealed class CheckpointerOptions
     /// cancels them (an unfinished checkpoint stays invisible). Default 2 minutes.
     /// </summary>
     public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>The machine's type, region and prices, recorded in each manifest's history for <c>spotckpt report</c>.</summary>
+    public Diagnostics.CostOptions Cost { get; } = new();
 
     internal void Validate()
     {
@@ -122,5 +124,6 @@ public sealed class CheckpointerOptions
         if (ProbeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ProbeTimeout), ProbeTimeout, "ProbeTimeout must be positive.");
         if (DisposeTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(DisposeTimeout), DisposeTimeout, "DisposeTimeout cannot be negative.");
         Notices.Validate();
+        Cost.Validate();
     }
 }

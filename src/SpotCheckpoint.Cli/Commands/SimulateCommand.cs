@@ -33,12 +33,14 @@ internal static class SimulateCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the random interruptions", DefaultValueFactory = _ => 1 };
         var trace = new Option<FileInfo?>("--trace") { Description = "CSV of interruption times (seconds from the start), replayed in every run" };
         var json = new Option<bool>("--json") { Description = "Write JSON for scripts instead of a table" };
+        var html = new Option<FileInfo?>("--output") { Description = "Also write an HTML page: waste against interval per policy, the optimum, the cost view" };
 
         var command = new Command("simulate", "Replay spot interruptions against checkpoint policies and report wasted GPU time and cost.")
         {
             hazard, family, noticeProbability, noticeSeconds, stepSeconds, stallSeconds, persistSeconds, persistCost,
             restartSeconds, hours, runs, seed, trace, fixedSeconds, onDemand, spot, prior, json,
         };
+        command.Options.Add(html);
         command.SetAction((parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -67,6 +69,7 @@ internal static class SimulateCommand
                 };
                 if (parse.GetValue(trace) is { } file) options.Trace = InterruptionTrace.Load(file.FullName);
                 var report = CheckpointSimulator.Run(options, cancellationToken);
+                if (parse.GetValue(html) is { } page) File.WriteAllText(page.FullName, Report.SimulationReportWriter.Html(report, options, cancellationToken));
                 if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(report, CliJsonContext.Default.SimulationReport));
                 else WriteTable(report, options, output);
                 return Task.FromResult(CliApp.Success);

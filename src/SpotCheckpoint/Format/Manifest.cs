@@ -58,6 +58,9 @@ public sealed class CheckpointManifest
 
     /// <summary>User state blobs by name (base64 in JSON).</summary>
     public Dictionary<string, byte[]> UserState { get; set; } = new();
+
+    /// <summary>The run's history up to this checkpoint, for reports (see <see cref="CheckpointHistory"/>); null in older manifests.</summary>
+    public CheckpointHistory? History { get; set; }
 }
 
 /// <summary>One safetensors shard file.</summary>
@@ -166,4 +169,5 @@ public sealed class RngEntry
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     WriteIndented = false)]
 [JsonSerializable(typeof(CheckpointManifest))]
+[JsonSerializable(typeof(CheckpointHistory))]
 internal sealed partial class ManifestJsonContext : JsonSerializerContext;
