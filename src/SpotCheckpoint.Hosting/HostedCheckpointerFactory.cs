@@ -44,7 +44,8 @@ internal sealed class OwnedStore : IAsyncDisposable
             catch (ArgumentException ex)
             {
                 throw new OptionsValidationException(Options.DefaultName, typeof(SpotCheckpointOptions),
-                    [$"{marker.ConfigurationPath}:Location '{location}' cannot be opened: {ex.Message.Split(" (Parameter", 2)[0]}"]);
+                    // Redacted: a location may carry a SAS signature, and SDK messages may quote it.
+                    [$"{marker.ConfigurationPath}:Location '{LocationRedaction.Redact(location)}' cannot be opened: {LocationRedaction.Redact(ex.Message.Split(" (Parameter", 2)[0])}"]);
             }
         });
     }
