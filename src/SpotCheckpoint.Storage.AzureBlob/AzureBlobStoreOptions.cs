@@ -119,8 +119,14 @@ public sealed class AzureBlobStoreOptions
     }
 
     /// <summary>The access tier as the SDK takes it; null for the account default.</summary>
-    internal Azure.Storage.Blobs.Models.AccessTier? Tier => AccessTier is null ? null : new Azure.Storage.Blobs.Models.AccessTier(
-        char.ToUpperInvariant(AccessTier[0]) + AccessTier[1..].ToLowerInvariant());
+    internal Azure.Storage.Blobs.Models.AccessTier? Tier
+    {
+        get
+        {
+            if (AccessTier is null) return null;
+            return new Azure.Storage.Blobs.Models.AccessTier(char.ToUpperInvariant(AccessTier[0]) + AccessTier[1..].ToLowerInvariant());
+        }
+    }
 
     /// <summary>A copy pointing at another container and prefix (a location's URI overrides configured options).</summary>
     internal AzureBlobStoreOptions At(string container, string prefix)
