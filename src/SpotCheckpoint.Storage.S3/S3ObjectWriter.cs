@@ -38,7 +38,7 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
                 S3Requests.Apply(store.Options, request);
                 var response = await store.Client.PutObjectAsync(request, token).ConfigureAwait(false);
                 CheckEcho(partNumber, crc, response.ChecksumCRC32C);
-                _parts[1] = new S3Part(response.ETag ?? "", md5, crc);
+                _parts[1] = new S3Part(response.ETag ?? "", md5, crc, data.Length);
             }, cancellationToken).ConfigureAwait(false);
             return;
         }
@@ -61,7 +61,7 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
             if (sendMd5) request.MD5Digest = Convert.ToBase64String(md5);
             var response = await store.Client.UploadPartAsync(request, token).ConfigureAwait(false);
             CheckEcho(partNumber, crc, response.ChecksumCRC32C);
-            _parts[partNumber] = new S3Part(response.ETag ?? "", md5, crc);
+            _parts[partNumber] = new S3Part(response.ETag ?? "", md5, crc, data.Length);
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -137,6 +137,9 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
         var problem = metadata is null
             ? "the object is missing after its upload completed"
             : S3UploadCheck.Problem(store.Options, expected, S3UploadCheck.Observed.Of(metadata), requireProof: replyLost);
+        if (problem is not null && metadata is not null && replyLost && S3UploadCheck.Problem(store.Options, expected, S3UploadCheck.Observed.Of(metadata), requireProof: false) is null &&
+            await ReadBackMatchesAsync(cancellationToken).ConfigureAwait(false))
+            problem = null;
         if (problem is null)
         {
             StoreLog.Uploaded(store.Logger, Key, store.Description, expected.Length, expected.Parts);
@@ -171,7 +174,24 @@ internal sealed class S3ObjectWriter(S3CheckpointStore store, string key, string
         return new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false);
     }
 
-    private sealed record S3Part(string ETag, byte[] Md5, string Crc32C);
+    private sealed record S3Part(string ETag, byte[] Md5, string Crc32C, int Length);
+
+    /// <summary>
+    /// Proof for a store that reports no checksum after a lost answer: reads the object back part by part and
+    /// compares each part's CRC-32C with the one sent. Costs one read of the object, only in that rare case.
+    /// </summary>
+    private async Task<bool> ReadBackMatchesAsync(CancellationToken cancellationToken)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(_parts.Values.Max(p => p.Length));
+        long offset = 0;
+        foreach (var part in _parts.OrderBy(p => p.Key).Select(p => p.Value))
+        {
+            int read = await store.ReadAsync(Key, offset, buffer.AsMemory(0, part.Length), cancellationToken).ConfigureAwait(false);
+            if (read != part.Length || Crc32C.ToBase64(Crc32C.Compute(buffer.AsSpan(0, read))) != part.Crc32C) return false;
+            offset += part.Length;
+        }
+        return true;
+    }
 }
 
 /// <summary>
