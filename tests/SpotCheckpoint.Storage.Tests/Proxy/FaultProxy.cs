@@ -11,7 +11,9 @@ namespace SpotCheckpoint.Storage.Tests.Proxy;
 
 /// <summary>
 /// An HTTP proxy on 127.0.0.1 between a store's SDK and its emulator that injects faults (<see cref="FaultPlan"/>):
-/// resets, 503 SlowDown, 500, truncated bodies both ways, delays, and 412 answers to conditional creates.
+/// resets, 503 SlowDown, 500, truncated bodies both ways, delays, and 412 answers to conditional creates; forced
+/// faults and answers for matching requests, 403 to everything (<see cref="FaultPlan.DenyAccess"/>), and the answers
+/// of an SSE-KMS bucket (<see cref="FaultPlan.KmsBucket"/>).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
