@@ -32,19 +32,30 @@ internal sealed class OwnedStore : IAsyncDisposable
 {
     private readonly Lazy<ICheckpointStore> _store;
 
-    public OwnedStore(IOptions<SpotCheckpointOptions> options, HostedCheckpointerMarker marker)
+    public OwnedStore(IOptions<SpotCheckpointOptions> options, HostedCheckpointerMarker marker, IServiceProvider services, IEnumerable<HostedStoreScheme> schemes)
     {
+        var registered = schemes.ToList();
         _store = new Lazy<ICheckpointStore>(() =>
         {
             var location = options.Value.Location!;
             try
             {
+                // A provider registered with the builder (UseS3Store, …) opens its schemes from the container.
+                int colon = location.IndexOf("://", StringComparison.Ordinal);
+                if (colon > 0 && registered.LastOrDefault(s => string.Equals(s.Scheme, location[..colon], StringComparison.OrdinalIgnoreCase)) is { } scheme)
+                    return scheme.Open(services, new Uri(location));
                 return CheckpointStores.Open(location);
+            }
+            catch (UriFormatException ex)
+            {
+                throw new OptionsValidationException(Options.DefaultName, typeof(SpotCheckpointOptions),
+                    [$"{marker.ConfigurationPath}:Location '{LocationRedaction.Redact(location)}' is not a valid URI: {ex.Message}"]);
             }
             catch (ArgumentException ex)
             {
                 throw new OptionsValidationException(Options.DefaultName, typeof(SpotCheckpointOptions),
-                    [$"{marker.ConfigurationPath}:Location '{location}' cannot be opened: {ex.Message.Split(" (Parameter", 2)[0]}"]);
+                    // Redacted: a location may carry a SAS signature, and SDK messages may quote it.
+                    [$"{marker.ConfigurationPath}:Location '{LocationRedaction.Redact(location)}' cannot be opened: {LocationRedaction.Redact(ex.Message.Split(" (Parameter", 2)[0])}"]);
             }
         });
     }

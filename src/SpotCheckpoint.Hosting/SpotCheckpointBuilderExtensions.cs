@@ -28,6 +28,21 @@ public static class SpotCheckpointBuilderExtensions
     }
 
     /// <summary>
+    /// Opens <see cref="SpotCheckpointOptions.Location"/> URIs with <paramref name="scheme"/> (such as <c>s3</c>)
+    /// through the container, so that the store gets its options, SDK client and logger from dependency injection.
+    /// Store provider packages call this from their <c>Use…Store</c> extensions; a later registration of the same
+    /// scheme wins. Schemes not registered here fall back to <see cref="CheckpointStores"/>.
+    /// </summary>
+    public static ISpotCheckpointBuilder AddStoreScheme(this ISpotCheckpointBuilder builder, string scheme, Func<IServiceProvider, Uri, ICheckpointStore> open)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(scheme);
+        ArgumentNullException.ThrowIfNull(open);
+        builder.Services.AddSingleton(new HostedStoreScheme(scheme, open));
+        return builder;
+    }
+
+    /// <summary>
     /// Registers the store checkpoints go to when <see cref="SpotCheckpointOptions.Location"/> is not set (replacing
     /// any <see cref="ICheckpointStore"/> registered before). The container disposes it. Store provider packages
     /// plug in here or register an <see cref="ICheckpointStore"/> themselves.
@@ -41,6 +56,9 @@ public static class SpotCheckpointBuilderExtensions
         return builder;
     }
 }
+
+/// <summary>One scheme registered with <see cref="SpotCheckpointBuilderExtensions.AddStoreScheme"/>.</summary>
+internal sealed record HostedStoreScheme(string Scheme, Func<IServiceProvider, Uri, ICheckpointStore> Open);
 
 /// <summary>One <see cref="SpotCheckpointBuilderExtensions.ConfigureCheckpointer(ISpotCheckpointBuilder, Action{IServiceProvider, CheckpointerOptions})"/> callback.</summary>
 internal sealed record CheckpointerConfiguration(Action<IServiceProvider, CheckpointerOptions> Configure);

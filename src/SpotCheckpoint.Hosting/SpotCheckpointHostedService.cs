@@ -29,7 +29,7 @@ internal sealed class SpotCheckpointHostedService : IHostedService
         _lifetime = lifetime;
         _notices = options.Value.Notices;
         // The host waits at most its ShutdownTimeout for the hosted services to stop: that is the time really left.
-        _shutdownTimeLeft = _notices.HostShutdownTimeLeft ?? hostOptions.Value.ShutdownTimeout;
+        _shutdownTimeLeft = ShutdownWindow.Of(_notices.HostShutdownTimeLeft ?? hostOptions.Value.ShutdownTimeout);
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
 
@@ -53,8 +53,11 @@ internal sealed class SpotCheckpointHostedService : IHostedService
         await _stopping.DisposeAsync().ConfigureAwait(false);
         if (_checkpointer is not { } checkpointer || !checkpointer.Notices.TerminationPending) return;
 
-        // The training loops: every BackgroundService of the host still running (this service is not one).
+        // The training loops: the host's BackgroundServices that hold this checkpointer and still run. Others (a
+        // metrics pusher, a queue listener) stop only after this service, so waiting for them would wait out the
+        // whole ShutdownTimeout.
         var training = _services.GetServices<IHostedService>().OfType<BackgroundService>()
+            .Where(s => TrainingLoops.Holds(s, checkpointer))
             .Select(s => s.ExecuteTask).OfType<Task>().Where(t => !t.IsCompleted).ToArray();
         var trainingDone = Task.WhenAll(training);
         bool logged = false;
@@ -90,5 +93,36 @@ internal sealed class SpotCheckpointHostedService : IHostedService
         {
             HostingLog.TimedOut(_logger, checkpointer.RunId, checkpointer.CurrentStep);
         }
+    }
+}
+
+/// <summary>The time a host-shutdown notice announces, from the host's ShutdownTimeout.</summary>
+internal static class ShutdownWindow
+{
+    /// <summary>The longest window announced: a host that waits longer (or forever) is given a deadline a day away.</summary>
+    public static readonly TimeSpan Longest = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// <paramref name="timeout"/>, except that <see cref="Timeout.InfiniteTimeSpan"/>, negative values and anything
+    /// over <see cref="Longest"/> (<see cref="TimeSpan.MaxValue"/> would overflow the deadline) become
+    /// <see cref="Longest"/>: the host waits for the checkpoint however long it takes, and the deadline is never in the past.
+    /// </summary>
+    public static TimeSpan Of(TimeSpan timeout) => timeout < TimeSpan.Zero || timeout > Longest ? Longest : timeout;
+}
+
+/// <summary>Which BackgroundServices are training loops: those holding the checkpointer (injected into them).</summary>
+internal static class TrainingLoops
+{
+    public static bool Holds(BackgroundService service, Checkpointer checkpointer)
+    {
+        for (var type = service.GetType(); type is not null && type != typeof(BackgroundService); type = type.BaseType)
+        {
+            foreach (var field in type.GetFields(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public |
+                                                 System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
+            {
+                if (typeof(Checkpointer).IsAssignableFrom(field.FieldType) && ReferenceEquals(field.GetValue(service), checkpointer)) return true;
+            }
+        }
+        return false;
     }
 }

@@ -16,7 +16,7 @@ namespace SpotCheckpoint.Storage.AzureBlob;
 /// after the commit. The manifest commit uses <c>If-None-Match: *</c>. Reads are parallel ranged downloads.
 /// See docs/storage.md.
 /// </summary>
-public sealed class AzureBlobCheckpointStore : ICheckpointStore
+public sealed class AzureBlobCheckpointStore : ILengthAwareCheckpointStore
 {
     private readonly ILogger _logger;
 
@@ -38,7 +38,7 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
         Container = container;
         _logger = (ILogger?)loggerFactory?.CreateLogger<AzureBlobCheckpointStore>() ?? NullLogger.Instance;
         Location = new ObjectLocation(container.Name, ObjectLocation.NormalizePrefix(options.Prefix));
-        Operation = new StoreOperation(options.OperationTimeout, attempts: 4, AzureBlobClientFactory.IsTransient);
+        Operation = new StoreOperation(options.OperationTimeout, options.MaxAttempts, AzureBlobClientFactory.IsTransient, AzureBlobClientFactory.Unrecoverable);
         Buffers = new PartBufferPool(options.BlockSize, options.Parallelism + 1);
         // Scheme, host and path only: a SAS in the client's URI never reaches a log.
         Description = container.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/" + Location.Prefix;
@@ -86,8 +86,22 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
     {
         cancellationToken.ThrowIfCancellationRequested();
         var blob = Container.GetBlockBlobClient(Location.NameOf(key));
-        return ValueTask.FromResult<CheckpointObjectWriter>(new AzureBlobObjectWriter(this, key, blob));
+        return ValueTask.FromResult<CheckpointObjectWriter>(new AzureBlobObjectWriter(this, key, blob, Buffers));
     }
+
+    /// <inheritdoc />
+    /// <remarks>The block size grows past <see cref="AzureBlobStoreOptions.BlockSize"/> when the blob would otherwise need more than 50,000 blocks.</remarks>
+    public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, long length, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        int blockSize = PartPlan.Choose(key, length, Options.BlockSize, PartLimits.AzureBlob);
+        var pool = blockSize == Options.BlockSize ? Buffers : new PartBufferPool(blockSize, Options.Parallelism + 1);
+        var blob = Container.GetBlockBlobClient(Location.NameOf(key));
+        return ValueTask.FromResult<CheckpointObjectWriter>(new AzureBlobObjectWriter(this, key, blob, pool));
+    }
+
+    /// <summary>The tier and encryption scope every upload asks for.</summary>
+    internal BlobUploadOptions UploadOptions() => new() { TransferValidation = Validation, AccessTier = Options.Tier };
 
     /// <inheritdoc />
     public async ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
@@ -98,11 +112,9 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
             await Operation.RunAsync($"Committing '{key}'", async token =>
             {
                 using var body = new MemoryStream(content.ToArray(), writable: false);
-                await blob.UploadAsync(body, new BlobUploadOptions
-                {
-                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-                    TransferValidation = Validation,
-                }, token).ConfigureAwait(false);
+                var upload = UploadOptions();
+                upload.Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All };
+                await blob.UploadAsync(body, upload, token).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (CheckpointStoreException ex) when (ex.InnerException is RequestFailedException { Status: 409 or 412 })
@@ -187,7 +199,8 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
 
     /// <summary>
     /// Removes blobs under <paramref name="prefix"/> that have staged blocks but were never committed and were last
-    /// touched before <paramref name="olderThan"/> ago (the service would otherwise keep those blocks for a week).
+    /// touched before <paramref name="olderThan"/> ago (the service would otherwise keep those blocks for a week),
+    /// and the empty placeholders an interrupted earlier clean-up left.
     /// </summary>
     public async ValueTask<int> CleanupIncompleteAsync(string prefix, TimeSpan olderThan, CancellationToken cancellationToken = default)
     {
@@ -196,8 +209,12 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
         var (committed, all) = await Operation.RunAsync($"Listing incomplete uploads under '{prefix}'", async token =>
         {
             var names = new HashSet<string>(StringComparer.Ordinal);
-            await foreach (var item in Container.GetBlobsAsync(new GetBlobsOptions { Prefix = Location.Prefix + prefix }, token).ConfigureAwait(false))
+            await foreach (var item in Container.GetBlobsAsync(new GetBlobsOptions { Prefix = Location.Prefix + prefix, Traits = BlobTraits.Metadata }, token).ConfigureAwait(false))
+            {
                 names.Add(item.Name);
+                if (item.Properties.ContentLength == 0 && item.Metadata?.ContainsKey(DiscardMarker) == true)
+                    await Container.GetBlobClient(item.Name).DeleteIfExistsAsync(conditions: new BlobRequestConditions { IfMatch = item.Properties.ETag }, cancellationToken: token).ConfigureAwait(false);
+            }
             var withUncommitted = new List<BlobItem>();
             await foreach (var item in Container.GetBlobsAsync(new GetBlobsOptions { Prefix = Location.Prefix + prefix, States = BlobStates.Uncommitted }, token).ConfigureAwait(false))
                 withUncommitted.Add(item);
@@ -215,9 +232,13 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
         return removed;
     }
 
+    private const string DiscardMarker = "spotcheckpointdiscard";
+
     /// <summary>
     /// Drops the staged blocks of a blob that was never committed: committing an empty block list (only if the blob
-    /// still does not exist) discards them, and the empty blob is then deleted.
+    /// still does not exist) discards them, and the empty blob is then deleted. Only retention's clean-up does this,
+    /// for leftovers of crashed writers; the placeholder is marked, so that a clean-up interrupted between the two
+    /// calls is finished by the next one. A writer's own abort commits nothing (see AzureBlobObjectWriter).
     /// </summary>
     internal async Task DiscardUncommittedAsync(BlockBlobClient blob, CancellationToken cancellationToken)
     {
@@ -225,7 +246,11 @@ public sealed class AzureBlobCheckpointStore : ICheckpointStore
         {
             try
             {
-                var created = await blob.CommitBlockListAsync([], new CommitBlockListOptions { Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All } }, token).ConfigureAwait(false);
+                var created = await blob.CommitBlockListAsync([], new CommitBlockListOptions
+                {
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                    Metadata = new Dictionary<string, string> { [DiscardMarker] = "1" },
+                }, token).ConfigureAwait(false);
                 await blob.DeleteIfExistsAsync(conditions: new BlobRequestConditions { IfMatch = created.Value.ETag }, cancellationToken: token).ConfigureAwait(false);
             }
             catch (RequestFailedException ex) when (ex.Status is 404 or 409 or 412)

@@ -9,15 +9,21 @@ internal static class AzureBlobClientFactory
 {
     public const string ConnectionStringVariable = "AZURE_STORAGE_CONNECTION_STRING";
 
+    /// <summary>
+    /// The credential chain for <c>https://</c> accounts given no key, SAS or connection string. Replaceable so that
+    /// tests can see the chain chosen without it ever probing a metadata endpoint.
+    /// </summary>
+    internal static Func<TokenCredential> DefaultCredential { get; set; } = () => new Azure.Identity.DefaultAzureCredential();
+
     public static BlobContainerClient Create(AzureBlobStoreOptions options)
     {
         var clientOptions = new BlobClientOptions();
-        clientOptions.Retry.Mode = RetryMode.Exponential;
-        clientOptions.Retry.MaxRetries = options.MaxRetries;
-        clientOptions.Retry.Delay = TimeSpan.FromMilliseconds(500);
-        clientOptions.Retry.MaxDelay = TimeSpan.FromSeconds(20);
+        // One retry layer: the store's (MaxAttempts per call, see StoreOperation); the SDK only times each attempt.
+        clientOptions.Retry.Mode = RetryMode.Fixed;
+        clientOptions.Retry.MaxRetries = 0;
         clientOptions.Retry.NetworkTimeout = options.RequestTimeout;
         clientOptions.Diagnostics.IsLoggingContentEnabled = false;
+        if (options.EncryptionScope is not null) clientOptions.EncryptionScope = options.EncryptionScope;
         options.ConfigureClient?.Invoke(clientOptions);
 
         var environment = Environment.GetEnvironmentVariable(ConnectionStringVariable);
@@ -25,7 +31,7 @@ internal static class AzureBlobClientFactory
             return new BlobContainerClient(options.ConnectionString, options.ContainerName, clientOptions);
         if (options.ServiceUri is { } service)
         {
-            var container = new Uri(service, options.ContainerName);
+            var container = ContainerUri(service, options.ContainerName);
             if (options.Credential is not null) return new BlobContainerClient(container, options.Credential, clientOptions);
             if (options.SharedKeyCredential is not null) return new BlobContainerClient(container, options.SharedKeyCredential, clientOptions);
             if (options.SasCredential is not null) return new BlobContainerClient(container, options.SasCredential, clientOptions);
@@ -34,14 +40,38 @@ internal static class AzureBlobClientFactory
             if (!string.IsNullOrWhiteSpace(environment) && account is not null &&
                 string.Equals(AccountNameOf(environment), account, StringComparison.OrdinalIgnoreCase))
                 return new BlobContainerClient(environment, options.ContainerName, clientOptions);
+            // An https account with nothing else configured: Entra ID through the default chain (managed identity on a VM).
+            if (string.Equals(service.Scheme, Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase) && string.IsNullOrEmpty(service.Query))
+                return new BlobContainerClient(container, DefaultCredential(), clientOptions);
+            if (!string.IsNullOrEmpty(service.Query)) return new BlobContainerClient(container, clientOptions); // a SAS in the URI
             throw new ArgumentException(
                 $"No credential for {service.Host}: set Credential (for example DefaultAzureCredential), SharedKeyCredential or SasCredential, " +
-                $"or {ConnectionStringVariable} for that account.");
+                $"or {ConnectionStringVariable} for that account (an http:// endpoint never gets Entra ID tokens).");
         }
         if (!string.IsNullOrWhiteSpace(environment))
             return new BlobContainerClient(environment, options.ContainerName, clientOptions);
         throw new ArgumentException($"No Azure storage account configured: set {ConnectionStringVariable}, ConnectionString, or ServiceUri with a credential.");
     }
+
+    /// <summary>The container's address under <paramref name="service"/>, keeping a path (an emulator's account) and a query (a SAS).</summary>
+    public static Uri ContainerUri(Uri service, string container)
+    {
+        var builder = new UriBuilder(service);
+        builder.Path = builder.Path.TrimEnd('/') + "/" + Uri.EscapeDataString(container);
+        return builder.Uri;
+    }
+
+    /// <summary>What to set, for failures that no retry can fix (authorization, no credentials); null otherwise.</summary>
+    public static string? Unrecoverable(Exception ex) => ex switch
+    {
+        RequestFailedException { Status: 403 } =>
+            "access denied: the credential lacks a data role on the container (Storage Blob Data Contributor), the SAS lacks permissions (racwdl) or has expired, or the account key is wrong",
+        RequestFailedException { Status: 401 } => "the credential was refused: check the account key, SAS or Entra ID identity",
+        RequestFailedException { ErrorCode: "ContainerNotFound" } => "the container does not exist: create it, or check ContainerName and the account",
+        Azure.Identity.CredentialUnavailableException or Azure.Identity.AuthenticationFailedException =>
+            $"no Azure credential could be obtained: set {ConnectionStringVariable}, a SAS or key in the store options, or an identity for DefaultAzureCredential (AZURE_CLIENT_ID with workload or managed identity)",
+        _ => null,
+    };
 
     /// <summary>The AccountName=… value of a connection string (never the key).</summary>
     public static string? AccountNameOf(string connectionString)
@@ -54,8 +84,8 @@ internal static class AzureBlobClientFactory
         return null;
     }
 
-    /// <summary>True for failures worth another attempt after the SDK's own retries.</summary>
-    public static bool IsTransient(Exception ex) => ex switch
+    /// <summary>True for failures worth another attempt.</summary>
+    public static bool IsTransient(Exception ex) => Unrecoverable(ex) is null && ex switch
     {
         RequestFailedException { Status: 408 or 429 or >= 500 } => true,
         RequestFailedException { Status: > 0 } => false,

@@ -12,14 +12,13 @@ namespace SpotCheckpoint.Storage.AzureBlob;
 /// with its transactional checksum) and one block-list commit. After the commit, size and committed block list are
 /// checked; a mismatch deletes the blob and fails with <see cref="CheckpointCorruptException"/>.
 /// </summary>
-internal sealed class AzureBlobObjectWriter(AzureBlobCheckpointStore store, string key, BlockBlobClient blob)
-    : PartedObjectWriter(key, store.Buffers, store.Options.Parallelism)
+internal sealed class AzureBlobObjectWriter(AzureBlobCheckpointStore store, string key, BlockBlobClient blob, PartBufferPool pool)
+    : PartedObjectWriter(key, pool, store.Options.Parallelism, PartLimits.AzureBlob.MaxParts)
 {
     // Block ids must all have the same length; the per-writer tag keeps two writers' blocks apart.
     private readonly string _tag = Guid.NewGuid().ToString("N");
     private readonly ConcurrentDictionary<int, int> _sizes = new();
     private bool _single;
-    private bool _staged;
 
     private string BlockId(int partNumber) => Convert.ToBase64String(Encoding.ASCII.GetBytes($"{_tag}-{partNumber:D6}"));
 
@@ -31,11 +30,10 @@ internal sealed class AzureBlobObjectWriter(AzureBlobCheckpointStore store, stri
             await store.Operation.RunAsync($"Uploading '{Key}'", async token =>
             {
                 using var body = Stream(data);
-                await blob.UploadAsync(body, new BlobUploadOptions { TransferValidation = store.Validation }, token).ConfigureAwait(false);
+                await blob.UploadAsync(body, store.UploadOptions(), token).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
             return;
         }
-        _staged = true;
         await store.Operation.RunAsync($"Staging block {partNumber} of '{Key}'", async token =>
         {
             using var body = Stream(data);
@@ -50,7 +48,7 @@ internal sealed class AzureBlobObjectWriter(AzureBlobCheckpointStore store, stri
         if (!_single)
         {
             await store.Operation.RunAsync($"Committing the blocks of '{Key}'", token =>
-                blob.CommitBlockListAsync(ids, new CommitBlockListOptions(), token), cancellationToken).ConfigureAwait(false);
+                blob.CommitBlockListAsync(ids, new CommitBlockListOptions { AccessTier = store.Options.Tier }, token), cancellationToken).ConfigureAwait(false);
         }
 
         string? problem = await store.Operation.RunAsync<string?>($"Verifying '{Key}'", async token =>
@@ -86,8 +84,10 @@ internal sealed class AzureBlobObjectWriter(AzureBlobCheckpointStore store, stri
         throw new CheckpointCorruptException(Key, problem);
     }
 
-    protected override Task AbortAsync(CancellationToken cancellationToken) =>
-        _staged ? store.DiscardUncommittedAsync(blob, cancellationToken) : Task.CompletedTask;
+    // Nothing is committed on abort: staged blocks stay invisible (no reader, list or HEAD sees them) and the service
+    // drops them after a week; retention's clean-up removes older ones sooner. Committing an empty list to discard
+    // them would put a 0-byte blob under the final key, and a crash right then would leave it there.
+    protected override Task AbortAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     protected override void OnAbortFailed(Exception exception) => StoreLog.AbortFailed(store.Logger, Key, store.Description, exception);
 

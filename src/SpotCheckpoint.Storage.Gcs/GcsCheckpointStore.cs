@@ -40,7 +40,7 @@ public sealed class GcsCheckpointStore : ICheckpointStore
         _ownsClient = ownsClient;
         _logger = (ILogger?)loggerFactory?.CreateLogger<GcsCheckpointStore>() ?? NullLogger.Instance;
         Location = new ObjectLocation(options.BucketName, ObjectLocation.NormalizePrefix(options.Prefix));
-        Operation = new StoreOperation(options.OperationTimeout, attempts: Math.Max(1, options.MaxRetries + 1), GcsClientFactory.IsTransient);
+        Operation = new StoreOperation(options.OperationTimeout, options.MaxAttempts, GcsClientFactory.IsTransient, GcsClientFactory.Unrecoverable);
         Buffers = new PartBufferPool(options.ChunkSize, keep: 2);
         Http = client.Service.HttpClient;
         // https://storage.googleapis.com/storage/v1/ → https://storage.googleapis.com/upload/storage/v1/

@@ -25,6 +25,9 @@ internal static class GcsClientFactory
         options.ConfigureClient?.Invoke(builder);
         var client = builder.Build();
         client.Service.HttpClient.Timeout = options.RequestTimeout;
+        // One retry layer: the store's (MaxAttempts per call). The client library's handler would retry 503s and
+        // network errors under it.
+        client.Service.HttpClient.MessageHandler.NumTries = 1;
         return client;
     }
 
@@ -36,8 +39,20 @@ internal static class GcsClientFactory
         return value + "/";
     }
 
+    /// <summary>What to set, for failures that no retry can fix (access denied, no credentials); null otherwise.</summary>
+    public static string? Unrecoverable(Exception ex) => ex switch
+    {
+        GoogleApiException { HttpStatusCode: HttpStatusCode.Forbidden } or GcsHttpException { Status: HttpStatusCode.Forbidden } =>
+            "access denied: the service account lacks a role on the bucket (roles/storage.objectUser), or on the KMS key for CMEK (roles/cloudkms.cryptoKeyEncrypterDecrypter)",
+        GoogleApiException { HttpStatusCode: HttpStatusCode.Unauthorized } or GcsHttpException { Status: HttpStatusCode.Unauthorized } =>
+            "the credentials were refused: check GOOGLE_APPLICATION_CREDENTIALS or the VM's service account",
+        InvalidOperationException io when io.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase) =>
+            "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, run on a VM or pod with a service account, or set GcsStoreOptions.Credential",
+        _ => null,
+    };
+
     /// <summary>True for failures worth another attempt.</summary>
-    public static bool IsTransient(Exception ex) => ex switch
+    public static bool IsTransient(Exception ex) => Unrecoverable(ex) is null && ex switch
     {
         GoogleApiException { HttpStatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout } => true,
         GoogleApiException api when (int)api.HttpStatusCode >= 500 => true,

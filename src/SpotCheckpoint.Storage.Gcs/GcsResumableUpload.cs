@@ -86,9 +86,13 @@ internal sealed class GcsResumableUpload(GcsCheckpointStore store, string key, s
     {
         var url = $"{store.UploadBase}b/{Uri.EscapeDataString(store.Location.Bucket)}/o?uploadType=resumable&name={Uri.EscapeDataString(name)}";
         if (ifAbsent) url += "&ifGenerationMatch=0";
+        // CMEK: the object's key; GCS encrypts with it (the service account needs Encrypter/Decrypter on the key).
+        if (store.Options.KmsKeyName is { } kms) url += "&kmsKeyName=" + Uri.EscapeDataString(kms);
+        var metadata = new Dictionary<string, string> { ["name"] = name };
+        if (store.Options.StorageClass is { } storageClass) metadata["storageClass"] = storageClass;
         using var request = new HttpRequestMessage(HttpMethod.Post, url)
         {
-            Content = new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["name"] = name }), Encoding.UTF8, "application/json"),
+            Content = new StringContent(JsonSerializer.Serialize(metadata), Encoding.UTF8, "application/json"),
         };
         request.Headers.TryAddWithoutValidation("X-Upload-Content-Type", "application/octet-stream");
         using var response = await store.Http.SendAsync(request, token).ConfigureAwait(false);

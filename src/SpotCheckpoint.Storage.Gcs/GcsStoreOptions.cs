@@ -40,8 +40,25 @@ public sealed class GcsStoreOptions
     /// <summary>Bytes per ranged read, 256 KiB to 1 GiB. Default 8 MiB.</summary>
     public int DownloadPartSize { get; set; } = 8 << 20;
 
-    /// <summary>Attempts per request for throttling (429), 5xx, resets and timeouts, with exponential back-off. Default 8.</summary>
-    public int MaxRetries { get; set; } = 8;
+    /// <summary>
+    /// Attempts per store call (one chunk, one ranged read, one commit), the first included, for throttling (429),
+    /// 5xx, resets and timeouts, with exponential back-off and jitter. The store's own retry layer is the only one.
+    /// Access denied and missing credentials fail at once. 1 to 30; default 8.
+    /// </summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>The same setting as <see cref="MaxAttempts"/>, counted without the first attempt; kept for existing configuration.</summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    public int MaxRetries { get => MaxAttempts - 1; set => MaxAttempts = value + 1; }
+
+    /// <summary>
+    /// A Cloud KMS key (CMEK) for every object: <c>projects/P/locations/L/keyRings/R/cryptoKeys/K</c>. Default: the
+    /// bucket's default key, else Google-managed encryption.
+    /// </summary>
+    public string? KmsKeyName { get; set; }
+
+    /// <summary>The storage class of every object: <c>STANDARD</c>, <c>NEARLINE</c>, <c>COLDLINE</c> or <c>ARCHIVE</c>. Default: the bucket's.</summary>
+    public string? StorageClass { get; set; }
 
     /// <summary>Time limit of one HTTP attempt. Default 2 minutes.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(2);
@@ -59,6 +76,15 @@ public sealed class GcsStoreOptions
         return new GcsStoreOptions { BucketName = location.Bucket, Prefix = location.Prefix };
     }
 
+    /// <summary>A copy pointing at another bucket and prefix (a location's URI overrides configured options).</summary>
+    internal GcsStoreOptions At(string bucket, string prefix)
+    {
+        var copy = (GcsStoreOptions)MemberwiseClone();
+        copy.BucketName = bucket;
+        copy.Prefix = prefix;
+        return copy;
+    }
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(BucketName)) throw new ArgumentException("BucketName is required.", nameof(BucketName));
@@ -67,7 +93,11 @@ public sealed class GcsStoreOptions
             throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "ChunkSize must be a multiple of 256 KiB, from 256 KiB to 1 GiB.");
         if (Parallelism is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(Parallelism), Parallelism, "Parallelism must be 1 to 64.");
         if (DownloadPartSize is < 256 << 10 or > 1 << 30) throw new ArgumentOutOfRangeException(nameof(DownloadPartSize), DownloadPartSize, "DownloadPartSize must be 256 KiB to 1 GiB.");
-        if (MaxRetries is < 0 or > 30) throw new ArgumentOutOfRangeException(nameof(MaxRetries), MaxRetries, "MaxRetries must be 0 to 30.");
+        if (MaxAttempts is < 1 or > 30) throw new ArgumentOutOfRangeException(nameof(MaxAttempts), MaxAttempts, "MaxAttempts must be 1 to 30.");
+        if (KmsKeyName is not null && !System.Text.RegularExpressions.Regex.IsMatch(KmsKeyName, "^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$"))
+            throw new ArgumentException("KmsKeyName must be projects/P/locations/L/keyRings/R/cryptoKeys/K (no version).", nameof(KmsKeyName));
+        if (StorageClass is not null && StorageClass is not ("STANDARD" or "NEARLINE" or "COLDLINE" or "ARCHIVE"))
+            throw new ArgumentException($"StorageClass '{StorageClass}' is not STANDARD, NEARLINE, COLDLINE or ARCHIVE.", nameof(StorageClass));
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
         if (OperationTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(OperationTimeout), OperationTimeout, "OperationTimeout must be positive.");
     }

@@ -14,7 +14,7 @@ namespace SpotCheckpoint.Storage.S3;
 /// sizes and ETags are checked after the upload. The manifest commit uses <c>If-None-Match: *</c>. Reads are parallel
 /// ranged GETs. See docs/storage.md.
 /// </summary>
-public sealed class S3CheckpointStore : ICheckpointStore
+public sealed class S3CheckpointStore : ILengthAwareCheckpointStore
 {
     private readonly IAmazonS3 _client;
     private readonly bool _ownsClient;
@@ -39,7 +39,7 @@ public sealed class S3CheckpointStore : ICheckpointStore
         _ownsClient = ownsClient;
         _logger = (ILogger?)loggerFactory?.CreateLogger<S3CheckpointStore>() ?? NullLogger.Instance;
         Location = new ObjectLocation(options.BucketName, ObjectLocation.NormalizePrefix(options.Prefix));
-        Operation = new StoreOperation(options.OperationTimeout, attempts: 4, S3ClientFactory.IsTransient);
+        Operation = new StoreOperation(options.OperationTimeout, options.MaxAttempts, S3ClientFactory.IsTransient, S3ClientFactory.Unrecoverable);
         Buffers = new PartBufferPool(options.PartSize, options.Parallelism + 1);
     }
 
@@ -75,7 +75,20 @@ public sealed class S3CheckpointStore : ICheckpointStore
     public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return ValueTask.FromResult<CheckpointObjectWriter>(new S3ObjectWriter(this, key, Location.NameOf(key)));
+        return ValueTask.FromResult<CheckpointObjectWriter>(new S3ObjectWriter(this, key, Location.NameOf(key), Buffers));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The part size grows past <see cref="S3StoreOptions.PartSize"/> when the object would otherwise need more than
+    /// S3's 10,000 parts; objects over 5 TiB are refused before anything is sent.
+    /// </remarks>
+    public ValueTask<CheckpointObjectWriter> OpenWriteAsync(string key, long length, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        int partSize = PartPlan.Choose(key, length, Options.PartSize, PartLimits.S3);
+        var pool = partSize == Options.PartSize ? Buffers : new PartBufferPool(partSize, Options.Parallelism + 1);
+        return ValueTask.FromResult<CheckpointObjectWriter>(new S3ObjectWriter(this, key, Location.NameOf(key), pool));
     }
 
     /// <inheritdoc />
@@ -97,6 +110,7 @@ public sealed class S3CheckpointStore : ICheckpointStore
                 var request = new PutObjectRequest { BucketName = Location.Bucket, Key = name, InputStream = body, AutoCloseStream = false };
                 if (Options.ChecksumMode == S3ChecksumMode.ContentMd5) request.MD5Digest = Convert.ToBase64String(md5);
                 if (Options.ConditionalCommit) request.IfNoneMatch = "*";
+                S3Requests.Apply(Options, request);
                 await _client.PutObjectAsync(request, token).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
         }

@@ -13,8 +13,10 @@ internal static class S3ClientFactory
         var region = options.Region ?? Environment.GetEnvironmentVariable("AWS_REGION") ?? Environment.GetEnvironmentVariable("AWS_DEFAULT_REGION");
         var config = new AmazonS3Config
         {
+            // One retry layer: the store's (MaxAttempts per call, see StoreOperation). SDK retries under it would
+            // multiply the attempts and bypass the back-off during a SlowDown storm.
             RetryMode = RequestRetryMode.Standard,
-            MaxErrorRetry = options.MaxRetries,
+            MaxErrorRetry = 0,
             Timeout = options.RequestTimeout,
         };
         if (endpoint is not null)
@@ -43,8 +45,29 @@ internal static class S3ClientFactory
         return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
     }
 
-    /// <summary>True for failures worth another attempt after the SDK's own retries.</summary>
-    public static bool IsTransient(Exception ex) => ex switch
+    /// <summary>
+    /// What to set, for failures that no retry can fix (no credentials found, access denied, an unknown key or
+    /// bucket); null for everything else.
+    /// </summary>
+    public static string? Unrecoverable(Exception ex) => ex switch
+    {
+        AmazonServiceException { StatusCode: System.Net.HttpStatusCode.Forbidden } or AmazonServiceException { ErrorCode: "AccessDenied" or "AllAccessDisabled" } =>
+            "access denied: the credentials in use lack permission for the bucket (s3:GetObject, s3:PutObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload; kms:GenerateDataKey and kms:Decrypt for SSE-KMS)",
+        AmazonServiceException { ErrorCode: "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "ExpiredToken" or "InvalidToken" } service =>
+            $"the credentials were refused ({service.ErrorCode}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the profile in use",
+        AmazonServiceException { ErrorCode: "NoSuchBucket" } => "the bucket does not exist: check the bucket name, AWS_REGION and the endpoint",
+        AmazonClientException client when IsNoCredentials(client) =>
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), an instance role, or S3StoreOptions.Credentials",
+        _ => null,
+    };
+
+    private static bool IsNoCredentials(Exception ex) =>
+        ex.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase) &&
+        (ex.Message.Contains("resolve", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("unable", StringComparison.OrdinalIgnoreCase) ||
+         ex.Message.Contains("no ", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("failed", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>True for failures worth another attempt.</summary>
+    public static bool IsTransient(Exception ex) => Unrecoverable(ex) is null && ex switch
     {
         AmazonServiceException { StatusCode: System.Net.HttpStatusCode.TooManyRequests or System.Net.HttpStatusCode.RequestTimeout } => true,
         AmazonServiceException service when (int)service.StatusCode >= 500 => true,

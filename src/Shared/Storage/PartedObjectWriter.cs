@@ -22,9 +22,12 @@ internal abstract class PartedObjectWriter : CheckpointObjectWriter
     private bool _completed;
     private bool _disposed;
 
-    protected PartedObjectWriter(string key, PartBufferPool pool, int parallelism)
+    private readonly int _maxParts;
+
+    protected PartedObjectWriter(string key, PartBufferPool pool, int parallelism, int maxParts = int.MaxValue)
     {
         Key = key;
+        _maxParts = maxParts;
         _pool = pool;
         _slots = new SemaphoreSlim(parallelism, parallelism);
     }
@@ -128,6 +131,13 @@ internal abstract class PartedObjectWriter : CheckpointObjectWriter
             {
                 ThrowIfFailed();
             }
+        }
+        if (_parts >= _maxParts)
+        {
+            // Only reached when the length was not known up front (see PartPlan): refuse before sending more.
+            _slots.Release();
+            throw new CheckpointStoreException(
+                $"Uploading '{Key}' needs more than {_maxParts} parts of {_pool.BufferSize} bytes, the store's limit: open the write with its length so that the part size is planned, or raise the part size.");
         }
         var buffer = _current!;
         int length = _filled;

@@ -1,13 +1,19 @@
 namespace SpotCheckpoint.Storage;
 
 /// <summary>
-/// Runs one store call under a total time bound, with a few extra attempts for failures the SDK's own retries do
-/// not cover (a response body cut short, a reset while a body streams). Exceptions leave as the library's types:
+/// Runs one store call under a total time bound with up to <c>attempts</c> attempts (the first included) for
+/// transient failures, with exponential back-off and jitter. It is the stores' only retry layer: the SDK clients'
+/// own retries are off, so one MaxAttempts means the same on every store, and failures the SDK could not retry
+/// (a response body cut short, a reset while a body streams) are covered too. Failures no retry can fix (access
+/// denied, no credentials) fail at once with what to set. Exceptions leave as the library's types:
 /// <see cref="FileNotFoundException"/> for a missing object, checkpoint exceptions as they are, everything else as
 /// <see cref="CheckpointStoreException"/> naming the operation.
 /// </summary>
-internal sealed class StoreOperation(TimeSpan timeout, int attempts, Func<Exception, bool> isTransient)
+internal sealed class StoreOperation(TimeSpan timeout, int attempts, Func<Exception, bool> isTransient, Func<Exception, string?>? unrecoverable = null)
 {
+    /// <summary>The attempts per call, the first included.</summary>
+    public int Attempts => attempts;
+
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
 
@@ -28,6 +34,10 @@ internal sealed class StoreOperation(TimeSpan timeout, int attempts, Func<Except
             }
             catch (Exception ex) when (ex is FileNotFoundException or CheckpointException) { throw; }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; }
+            catch (Exception ex) when (unrecoverable?.Invoke(ex) is { } advice)
+            {
+                throw new CheckpointStoreException($"{what} failed: {advice}.", ex);
+            }
             catch (Exception ex) when (deadline.IsCancellationRequested)
             {
                 throw new CheckpointStoreException($"{what} did not finish within {timeout.TotalSeconds:0.#} s (retries included).", ex);
@@ -46,7 +56,8 @@ internal sealed class StoreOperation(TimeSpan timeout, int attempts, Func<Except
             }
             catch (Exception ex)
             {
-                throw new CheckpointStoreException($"{what} failed: {ex.Message}", ex);
+                // SDK messages can quote a signed URL; never let its signature through.
+                throw new CheckpointStoreException($"{what} failed: {LocationRedaction.Redact(ex.Message)}", ex);
             }
         }
     }

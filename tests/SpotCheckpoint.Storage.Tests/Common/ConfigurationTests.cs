@@ -84,20 +84,25 @@ public sealed class ConfigurationTests
     }
 
     [Test]
-    public void The_https_form_uses_a_connection_string_for_the_same_account_and_refuses_to_guess_otherwise()
+    public void The_https_form_uses_a_connection_string_for_the_same_account_and_the_identity_chain_otherwise()
     {
-        var saved = Environment.GetEnvironmentVariable("AZURE_STORAGE_CONNECTION_STRING");
+        var saved = (Environment.GetEnvironmentVariable("AZURE_STORAGE_CONNECTION_STRING"), AzureBlobClientFactory.DefaultCredential);
+        int chains = 0;
         try
         {
             Environment.SetEnvironmentVariable("AZURE_STORAGE_CONNECTION_STRING", AzuriteConnection);
+            AzureBlobClientFactory.DefaultCredential = () => { chains++; return new Azure.Identity.ClientSecretCredential("t", "c", "s"); }; // never asked for a token here
             var store = new AzureBlobCheckpointStore(AzureBlobStoreOptions.FromUri(new Uri("https://devstoreaccount1.blob.core.windows.net/c/p")));
             Assert.That(store.Description, Does.StartWith("http://127.0.0.1:1/devstoreaccount1/c/p/"));
-            var other = Assert.Throws<ArgumentException>(() => new AzureBlobCheckpointStore(AzureBlobStoreOptions.FromUri(new Uri("https://someoneelse.blob.core.windows.net/c/p"))));
-            Assert.That(other!.Message, Does.Contain("No credential"));
+            Assert.That(chains, Is.Zero, "the matching connection string wins");
+            var other = new AzureBlobCheckpointStore(AzureBlobStoreOptions.FromUri(new Uri("https://someoneelse.blob.core.windows.net/c/p")));
+            Assert.That(other.Description, Is.EqualTo("https://someoneelse.blob.core.windows.net/c/p/"));
+            Assert.That(chains, Is.EqualTo(1), "another account: the Azure.Identity chain");
         }
         finally
         {
-            Environment.SetEnvironmentVariable("AZURE_STORAGE_CONNECTION_STRING", saved);
+            Environment.SetEnvironmentVariable("AZURE_STORAGE_CONNECTION_STRING", saved.Item1);
+            AzureBlobClientFactory.DefaultCredential = saved.DefaultCredential;
         }
     }
 

@@ -101,7 +101,14 @@ public sealed class ObjectStoreTests(Provider provider)
             await writer.WriteAsync(RandomBytes(12 << 20, 7)); // parts already on their way
         }
         Assert.That(await _store.GetLengthAsync("run/step-00000001/abandoned"), Is.Null);
-        Assert.That(await _store.CleanupIncompleteAsync("run/", TimeSpan.Zero), Is.Zero, "the writer aborted its own upload");
+        if (provider == Provider.AzureBlob)
+        {
+            // Azure can drop staged blocks only by committing an (empty) blob under the key, which a crash could leave
+            // there; the writer commits nothing, and retention's clean-up removes the invisible blocks.
+            Assert.That(await _store.CleanupIncompleteAsync("run/", TimeSpan.Zero), Is.EqualTo(1), "the staged blocks, invisible until now");
+            Assert.That(await _store.GetLengthAsync("run/step-00000001/abandoned"), Is.Null);
+        }
+        Assert.That(await _store.CleanupIncompleteAsync("run/", TimeSpan.Zero), Is.Zero, "nothing left behind");
     }
 
     [Test]

@@ -11,7 +11,9 @@ namespace SpotCheckpoint.Storage.Tests.Proxy;
 
 /// <summary>
 /// An HTTP proxy on 127.0.0.1 between a store's SDK and its emulator that injects faults (<see cref="FaultPlan"/>):
-/// resets, 503 SlowDown, 500, truncated bodies both ways, delays, and 412 answers to conditional creates.
+/// resets, 503 SlowDown, 500, truncated bodies both ways, delays, and 412 answers to conditional creates; forced
+/// faults and answers for matching requests, 403 to everything (<see cref="FaultPlan.DenyAccess"/>), and the answers
+/// of an SSE-KMS bucket (<see cref="FaultPlan.KmsBucket"/>).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -21,6 +23,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
     private readonly Uri _target;
+    private readonly KmsAnswers _kms = new();
 
     private FaultProxy(WebApplication app, Uri target)
     {
@@ -73,8 +76,27 @@ public sealed class FaultProxy : IAsyncDisposable
             return;
         }
 
+        if (Plan.DenyAccess)
+        {
+            Plan.CountDenied();
+            await DrainAsync(request);
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            context.Response.ContentType = "application/xml";
+            await context.Response.WriteAsync("<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+            return;
+        }
+
+        if (Plan.TakeAnswer(request.Method, request.Path.ToUriComponent() + request.QueryString.ToUriComponent()) is { } answer)
+        {
+            await DrainAsync(request);
+            context.Response.StatusCode = answer.Status;
+            context.Response.ContentType = "application/xml";
+            await context.Response.WriteAsync($"<Error><Code>{answer.Code}</Code><Message>{answer.Code}</Message></Error>");
+            return;
+        }
+
         bool hasBody = request.ContentLength > 0;
-        var fault = Plan.Next(hasBody);
+        var fault = Plan.TakeForced(request.Method, request.Path.ToUriComponent() + request.QueryString.ToUriComponent()) ?? Plan.Next(hasBody);
         switch (fault)
         {
             case Fault.ResetBeforeStore:
@@ -100,7 +122,12 @@ public sealed class FaultProxy : IAsyncDisposable
         using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_target, request.Path.ToUriComponent() + request.QueryString.ToUriComponent()));
         if (hasBody || request.Headers.TransferEncoding.Count > 0)
         {
-            if (fault == Fault.TruncateRequest)
+            if (Plan.KmsBucket && KmsAnswers.ListsETags(request.Method, request.QueryString.Value ?? ""))
+            {
+                using var reader = new StreamReader(request.Body);
+                forward.Content = new StringContent(_kms.RevealBody(await reader.ReadToEndAsync()), System.Text.Encoding.UTF8, "application/xml");
+            }
+            else if (fault == Fault.TruncateRequest)
             {
                 using var buffer = new MemoryStream();
                 await request.Body.CopyToAsync(buffer);
@@ -112,9 +139,12 @@ public sealed class FaultProxy : IAsyncDisposable
                 if (request.ContentLength is { } length) forward.Content.Headers.ContentLength = length;
             }
         }
+        bool rewritten = Plan.KmsBucket && KmsAnswers.ListsETags(request.Method, request.QueryString.Value ?? "");
         foreach (var (name, values) in request.Headers)
         {
             if (HopHeaders.Contains(name) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) continue;
+            if (rewritten && (name.Equals("Content-MD5", StringComparison.OrdinalIgnoreCase) || name.StartsWith("x-amz-checksum", StringComparison.OrdinalIgnoreCase) ||
+                              name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))) continue;
             if (!forward.Headers.TryAddWithoutValidation(name, values.ToArray()))
                 forward.Content?.Headers.TryAddWithoutValidation(name, values.ToArray());
         }
@@ -145,6 +175,18 @@ public sealed class FaultProxy : IAsyncDisposable
                 context.Response.Headers[name] = values.ToArray();
             }
             var body = await response.Content.ReadAsByteArrayAsync();
+            if (Plan.KmsBucket && response.IsSuccessStatusCode)
+            {
+                if (context.Response.Headers.ETag.Count > 0) context.Response.Headers.ETag = _kms.Disguise(context.Response.Headers.ETag.ToString());
+                context.Response.Headers[KmsAnswers.EncryptionHeader] = "aws:kms";
+                var text = response.Content.Headers.ContentType?.MediaType?.Contains("xml", StringComparison.OrdinalIgnoreCase) == true
+                    ? System.Text.Encoding.UTF8.GetString(body) : "";
+                if (text.Contains("<ETag>", StringComparison.Ordinal))
+                {
+                    body = System.Text.Encoding.UTF8.GetBytes(_kms.DisguiseBody(text));
+                    context.Response.ContentLength = body.Length;
+                }
+            }
             if (fault == Fault.TruncateResponse && body.Length > 0)
             {
                 context.Response.ContentLength = body.Length;
