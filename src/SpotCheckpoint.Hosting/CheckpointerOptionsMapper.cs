@@ -19,7 +19,14 @@ internal static class CheckpointerOptionsMapper
         if (source.CaptureCpuRng is { } rng) target.CaptureCpuRng = rng;
         if (source.CudaSeed is { } seed) target.CudaSeed = seed;
         if (source.IncompleteUploadMaxAge is { } age) target.IncompleteUploadMaxAge = age;
+        if (source.MaxConsecutiveFailures is { } failures) target.MaxConsecutiveFailures = failures;
+        if (source.ProbeLocation is { } probe) target.ProbeLocation = probe;
+        if (source.ProbeTimeout is { } probeTimeout) target.ProbeTimeout = probeTimeout;
+        if (source.DisposeTimeout is { } disposeTimeout) target.DisposeTimeout = disposeTimeout;
+        target.Cost.OnDemandPerHour = source.Cost.OnDemandPricePerHour;
+        target.Cost.SpotPerHour = source.Cost.SpotPricePerHour;
         if (source.Notices.SafetyMargin is { } margin) target.Notices.SafetyMargin = margin;
+        if (source.Notices.EmergencyLeadTime is { } lead) target.Notices.EmergencyLeadTime = lead;
         switch (source.Notices.Cloud)
         {
             case CloudNotices.Auto: target.Notices.UseCloudAutoDetection(); break;

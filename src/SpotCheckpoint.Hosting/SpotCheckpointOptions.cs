@@ -49,8 +49,20 @@ public sealed class SpotCheckpointOptions
     /// <summary>Seed of the per-step CUDA reseeding scheme. Default: none.</summary>
     public long? CudaSeed { get; set; }
 
-    /// <summary>Uncommitted leftovers older than this are removed by retention. Default 1 hour.</summary>
+    /// <summary>Uncommitted leftovers older than this are removed by retention; must be positive. Default 1 hour.</summary>
     public TimeSpan? IncompleteUploadMaxAge { get; set; }
+
+    /// <summary>After this many failed checkpoints in a row, <c>Step</c> throws. Default: no limit.</summary>
+    public int? MaxConsecutiveFailures { get; set; }
+
+    /// <summary>Probe the location at start (create and delete a small object). Default true.</summary>
+    public bool? ProbeLocation { get; set; }
+
+    /// <summary>How long the start-up probe may take. Default 30 s.</summary>
+    public TimeSpan? ProbeTimeout { get; set; }
+
+    /// <summary>How long disposing waits for background persists before cancelling them. Default 2 minutes.</summary>
+    public TimeSpan? DisposeTimeout { get; set; }
 
     /// <summary>Termination notices: the cloud to watch, the safety margin, host shutdown.</summary>
     public NoticeSettings Notices { get; } = new();
@@ -155,6 +167,12 @@ public sealed class NoticeSettings
 
     /// <summary>Subtracted from every deadline. Default 5 s.</summary>
     public TimeSpan? SafetyMargin { get; set; }
+
+    /// <summary>
+    /// A notice with more time left keeps training until this long (or the last checkpoint's padded time) before its
+    /// deadline. Default 2 minutes.
+    /// </summary>
+    public TimeSpan? EmergencyLeadTime { get; set; }
 
     /// <summary>
     /// Treat host shutdown (<c>IHostApplicationLifetime.ApplicationStopping</c>: SIGTERM, Ctrl-C, StopApplication)

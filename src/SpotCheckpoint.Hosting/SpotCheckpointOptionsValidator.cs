@@ -35,7 +35,11 @@ internal sealed class SpotCheckpointOptionsValidator : IValidateOptions<SpotChec
         if (options.MaxShardBytes is < 1 << 20) Fail("MaxShardBytes", $"must be at least 1048576 (1 MiB) (found {options.MaxShardBytes}).");
         if (options.StagingBuffers is < 1 or > 4) Fail("StagingBuffers", $"must be 1 to 4 (found {options.StagingBuffers}).");
         if (options.MaxBusyWait < TimeSpan.Zero) Fail("MaxBusyWait", $"cannot be negative (found {options.MaxBusyWait}).");
-        if (options.IncompleteUploadMaxAge < TimeSpan.Zero) Fail("IncompleteUploadMaxAge", $"cannot be negative (found {options.IncompleteUploadMaxAge}).");
+        if (options.IncompleteUploadMaxAge <= TimeSpan.Zero) Fail("IncompleteUploadMaxAge", $"must be positive: a zero age would abort uploads that are still running (found {options.IncompleteUploadMaxAge}).");
+        if (options.MaxConsecutiveFailures < 1) Fail("MaxConsecutiveFailures", $"must be at least 1 (found {options.MaxConsecutiveFailures}).");
+        if (options.ProbeTimeout <= TimeSpan.Zero) Fail("ProbeTimeout", $"must be positive (found {options.ProbeTimeout}).");
+        if (options.DisposeTimeout < TimeSpan.Zero) Fail("DisposeTimeout", $"cannot be negative (found {options.DisposeTimeout}).");
+        if (options.Notices.EmergencyLeadTime < TimeSpan.Zero) Fail("Notices:EmergencyLeadTime", $"cannot be negative (found {options.Notices.EmergencyLeadTime}).");
 
         ValidatePolicy(options.Policy, Fail);
 
