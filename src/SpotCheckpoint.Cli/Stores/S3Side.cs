@@ -11,7 +11,8 @@ namespace SpotCheckpoint.Cli.Stores;
 /// can move between two S3-compatible services (or two accounts) although both sides would otherwise share one
 /// environment. A profile is a named AWS profile in the shared config and credentials files (~/.aws/config,
 /// ~/.aws/credentials, or the files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name): its keys, <c>region</c>,
-/// <c>endpoint_url</c> and checksum settings apply to that side only. Secrets never go on the command line.
+/// <c>endpoint_url</c> and checksum settings apply to that side only. Secrets never go on the command line. With an
+/// endpoint of its own, a side computes checksums only where S3 requires them unless its profile says otherwise.
 /// </summary>
 internal sealed class S3Side
 {
@@ -48,15 +49,33 @@ internal sealed class S3Side
             throw new ArgumentException($"--{_side}-endpoint needs an http:// or https:// URL, not '{Redaction.Redact(endpoint)}'.");
 
         var options = S3StoreOptions.FromUri(new Uri(location));
-        if (profile is not null) ApplyProfile(options, profile);
+        var (request, response) = profile is not null ? ApplyProfile(options, profile) : (null, null);
         if (endpoint is not null) options.ServiceUrl = endpoint;
         if (region is not null) options.Region = region;
+        // A service of its own (not AWS) often refuses the SDK's streamed trailing checksums: checksums only where
+        // the operation requires one (the store still sends each part's Content-MD5), unless the profile says otherwise.
+        if (options.ServiceUrl is not null)
+        {
+            request ??= RequestChecksumCalculation.WHEN_REQUIRED;
+            response ??= ResponseChecksumValidation.WHEN_REQUIRED;
+        }
+        if (request is not null || response is not null)
+        {
+            options.ConfigureClient = config =>
+            {
+                if (request is { } r) config.RequestChecksumCalculation = r;
+                if (response is { } v) config.ResponseChecksumValidation = v;
+            };
+        }
         return new S3CheckpointStore(options);
     }
 
-    private void ApplyProfile(S3StoreOptions options, string name)
+    private (RequestChecksumCalculation?, ResponseChecksumValidation?) ApplyProfile(S3StoreOptions options, string name)
     {
-        var profiles = new CredentialProfileStoreChain();
+        // The SDK's default chain finds ~/.aws; AWS_SHARED_CREDENTIALS_FILE is honoured explicitly (the chain reads
+        // it only through AWSConfigs, set once per process).
+        var file = Environment.GetEnvironmentVariable("AWS_SHARED_CREDENTIALS_FILE");
+        var profiles = string.IsNullOrWhiteSpace(file) ? new CredentialProfileStoreChain() : new CredentialProfileStoreChain(file);
         if (!profiles.TryGetProfile(name, out var profile))
             throw new ArgumentException($"--{_side}-profile: there is no AWS profile '{name}' in the shared config or credentials file.");
         if (!profiles.TryGetAWSCredentials(name, out var credentials))
@@ -64,13 +83,6 @@ internal sealed class S3Side
         options.Credentials = credentials;
         if (profile.Region is { } region) options.Region = region.SystemName;
         if (!string.IsNullOrWhiteSpace(profile.EndpointUrl)) options.ServiceUrl = profile.EndpointUrl;
-        RequestChecksumCalculation? request = profile.RequestChecksumCalculation;
-        ResponseChecksumValidation? response = profile.ResponseChecksumValidation;
-        if (request is null && response is null) return;
-        options.ConfigureClient = config =>
-        {
-            if (request is { } r) config.RequestChecksumCalculation = r;
-            if (response is { } v) config.ResponseChecksumValidation = v;
-        };
+        return (profile.RequestChecksumCalculation, profile.ResponseChecksumValidation);
     }
 }
