@@ -32,11 +32,15 @@ internal static class LsCommand
 
     public static async Task<LsReport> ListAsync(string uri, CancellationToken cancellationToken)
     {
-        // A local path that is not there is an error (exit code 1), not an empty listing, and is not created.
+        // A local path that is not there is an error (exit code 1), not an empty listing, and is not created. A run
+        // without checkpoints in a store that exists lists empty, as it does in an object store.
         StoreOpener.CheckScheme(uri);
-        if (StoreOpener.LocalPath(uri) is { } path && !Directory.Exists(path)) throw new DirectoryNotFoundException($"'{uri}' does not exist.");
+        bool isRun = RunLocation.TryParse(uri, out var run, out _);
+        if (StoreOpener.LocalPath(uri) is { } path && !Directory.Exists(path)
+            && !(isRun && StoreOpener.LocalPath(run!.Store) is { } store && Directory.Exists(store)))
+            throw new DirectoryNotFoundException($"'{uri}' does not exist.");
         // A run first; when the URI holds no step folders of that run, it is read as a store holding runs.
-        if (RunLocation.TryParse(uri, out var run, out _))
+        if (isRun)
         {
             await using var store = StoreOpener.Open(run!.Store);
             var folders = await StoreScan.StepFoldersAsync(store, run.RunId, cancellationToken).ConfigureAwait(false);
