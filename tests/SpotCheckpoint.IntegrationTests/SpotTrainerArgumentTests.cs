@@ -104,7 +104,7 @@ public class SpotTrainerArgumentTests
         Assert.That(run.ExitCode, Is.EqualTo(1), run.StdOut + run.StdErr);
         var lines = run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(1), run.StdErr);
-        Assert.That(lines[0], Does.StartWith("error: "));
+        Assert.That(lines[0], Does.StartWith("error: ").And.Contain(location));
         Assert.That(run.StdErr + run.StdOut, Does.Not.Contain("   at "));
         // Found when the checkpointer starts: the trainer never logged the start of training nor a step.
         Assert.That(run.StdOut, Does.Not.Contain("Model:").And.Not.Contain("committed"), run.StdOut);
