@@ -37,7 +37,7 @@ internal static class LsCommand
         StoreOpener.CheckScheme(uri);
         bool isRun = RunLocation.TryParse(uri, out var run, out _);
         if (StoreOpener.LocalPath(uri) is { } path && !Directory.Exists(path)
-            && !(isRun && StoreOpener.LocalPath(run!.Store) is { } store && Directory.Exists(store)))
+            && !(isRun && StoreOpener.LocalPath(run!.Store) is { } storePath && Directory.Exists(storePath)))
             throw new DirectoryNotFoundException($"'{uri}' does not exist.");
         // A run first; when the URI holds no step folders of that run, it is read as a store holding runs.
         if (isRun)
