@@ -27,8 +27,8 @@ internal static partial class Redaction
     [GeneratedRegex(@"(?<base>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'""?]*)\?[^\s'""]*")]
     private static partial Regex UriQuery();
 
-    // user:password@ (or a bare token@) after a scheme.
-    [GeneratedRegex(@"(?<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'""/@]+@")]
+    // user:password@ (or a bare token@) after a scheme; pasted secrets may hold an unescaped '/' (AWS secret keys).
+    [GeneratedRegex(@"(?<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'""@]+@")]
     private static partial Regex UriUserInfo();
 
     // Connection-string and configuration settings that hold secrets: AccountKey=…;, SharedAccessSignature=…, Password=…
