@@ -247,8 +247,8 @@ public sealed class PackAndConsumeTests
         Directory.CreateDirectory(Path.Combine(checkpoints, "demo")); // a run with no checkpoint yet: ls reports it, nothing to train
         var result = await DotnetProcess.RunCapturedAsync(DotnetProcess.Dotnet,
             $"run --project \"{Path.Combine(_root, "src", "SpotCheckpoint.Cli")}\" -c Release -p:UseArtifactsOutput=true -p:ArtifactsPath=\"{Path.Combine(_work, "run-artifacts")}\" " +
-            $"-nodeReuse:false --disable-build-servers -- ls \"{Path.Combine(checkpoints, "demo")}\" --json",
-            _work, Slow);
+            $"-- ls \"{Path.Combine(checkpoints, "demo")}\" --json",
+            _work, Slow, new Dictionary<string, string> { ["MSBUILDDISABLENODEREUSE"] = "1" }); // dotnet run hands -nodeReuse to the program
         Assert.That(result.ExitCode, Is.Zero, DotnetProcess.Tail(result.Both));
         using var json = JsonDocument.Parse(result.StdOut);
         Assert.That(json.RootElement.GetProperty("checkpoints").GetArrayLength(), Is.Zero, result.StdOut);
