@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
+using SpotCheckpoint.Cli;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
 using SpotCheckpoint.Storage.AzureBlob;
@@ -17,18 +18,29 @@ try
 }
 catch (UsageException ex)
 {
-    if (ex.Message.Length > 0) Console.Error.WriteLine($"error: {ex.Message}");
-    Console.Error.WriteLine(TrainerOptions.Usage);
-    return ex.Message.Length > 0 ? 2 : 0;
+    Console.Error.WriteLine($"error: {ex.Message} (--help lists the options)");
+    return 2;
+}
+if (options.Help)
+{
+    Console.Out.WriteLine(TrainerOptions.Usage);
+    return 0;
 }
 
 try
 {
     return await RunAsync(options);
 }
+catch (UsageException ex)
+{
+    Console.Error.WriteLine($"error: {Messages.OneLine(ex)}");
+    return 2;
+}
 catch (Exception ex) when (ex is CheckpointException or ArgumentException or IOException or UnauthorizedAccessException)
 {
-    Console.Error.WriteLine($"error: {ex.Message}");
+    // An unwritable or unreachable location is found when the checkpointer starts (before any step is trained):
+    // one line that says what to fix, no stack trace.
+    Console.Error.WriteLine($"error: {Messages.OneLine(ex)}");
     return 1;
 }
 
@@ -63,7 +75,7 @@ static async Task<int> RunAsync(TrainerOptions options)
             a.MinInterval = TimeSpan.FromSeconds(1); // a demo runs for seconds; real jobs keep the 30 s default
         })
         : null;
-    await using var checkpointer = Checkpointer.Create(options.CheckpointUri, o =>
+    await using var checkpointer = Messages.OpenCheckpointer(options, () => Checkpointer.Create(options.CheckpointUri, o =>
         {
             o.RunId = options.RunId;
             o.Policy = adaptive ?? CheckpointPolicy.EverySteps(options.CheckpointEvery);
@@ -76,7 +88,7 @@ static async Task<int> RunAsync(TrainerOptions options)
                 case "azure": o.Notices.UseAzureScheduledEvents(); break;
                 case "auto": o.Notices.UseCloudAutoDetection(); break;
             }
-        }, loggerFactory)
+        }, loggerFactory))
         .AddModule("model", model)
         .AddOptimizer("optimizer", optimizer)
         .AddScheduler("scheduler", scheduler)
@@ -89,6 +101,12 @@ static async Task<int> RunAsync(TrainerOptions options)
     log.LogInformation("Model: {Parameters:N0} parameters ({Mb:F1} MB), {Optimizer}, {Scheduler}; {Mode} at step {Step} of {Steps}",
         parameters, parameters * 4 / 1048576.0, options.Optimizer, options.Scheduler,
         resume.Resumed ? "resuming" : "starting", resume.Step, options.Steps);
+
+    if (resume.Resumed && resume.Step >= options.Steps)
+    {
+        log.LogInformation("Run {RunId} is already complete (step {Step} of {Steps}); nothing to train. Start another run with --run-id <new-id>",
+            options.RunId, resume.Step, options.Steps);
+    }
 
     long step = resume.Step;
     long lastStep = Math.Min(options.Steps, options.StopAt ?? long.MaxValue);
@@ -108,6 +126,7 @@ static async Task<int> RunAsync(TrainerOptions options)
             if (step % 50 == 0 || step == options.Steps)
                 log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), scheduler.get_last_lr().First());
         }
+        checkpointer.Epoch = data.Position.Epoch; // saved with each checkpoint (ls and inspect show it)
         checkpointer.Step(step);
         if (checkpointer.StopRequested) break; // a termination notice: the emergency checkpoint is on its way
         if (options.StepDelayMs > 0) Thread.Sleep(options.StepDelayMs);
@@ -117,7 +136,7 @@ static async Task<int> RunAsync(TrainerOptions options)
     {
         if (!emergency.Committed)
         {
-            Console.Error.WriteLine($"error: preempted at step {step}, and the emergency checkpoint failed: {emergency.Error?.Message}");
+            Console.Error.WriteLine($"error: preempted at step {step}, and the emergency checkpoint failed: {Redaction.Redact(emergency.Error?.Message?.Split('\n')[0])}");
             return 1;
         }
         log.LogWarning("Preempted ({Provider} {Action}) at step {Step}: checkpoint of step {Committed} committed {Ms:F0} ms after the notice; run the same command again to resume",
@@ -137,7 +156,7 @@ static async Task<int> RunAsync(TrainerOptions options)
         step, clock.Elapsed.TotalSeconds, stats.Committed, stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds);
     if (stats.Failed > 0) log.LogWarning("{Failed} checkpoint(s) failed; see the errors above", stats.Failed);
     if (stats.Failed > 0 && stats.Committed == 0)
-        Console.Error.WriteLine($"error: no checkpoint could be committed to {options.CheckpointUri}: {stats.LastError?.Message}");
+        Console.Error.WriteLine($"error: no checkpoint could be committed to {Redaction.Redact(options.CheckpointUri)}: {Redaction.Redact(stats.LastError?.Message?.Split('\n')[0])}");
     log.LogInformation("{Metrics}", metricsSummary);
     if (adaptive is not null)
     {

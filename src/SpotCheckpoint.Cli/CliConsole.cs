@@ -20,6 +20,12 @@ internal static class CliConsole
         return console;
     }
 
+    /// <summary>
+    /// A table for <paramref name="output"/>: drawn with borders on a terminal; elsewhere (a pipe, a file, a test's
+    /// writer) plain columns without box-drawing characters, as docs/cli.md says.
+    /// </summary>
+    public static Table Table(TextWriter output) => new Table().Border(IsTerminal(output) ? TableBorder.Rounded : TableBorder.None);
+
     /// <summary>True when <paramref name="output"/> is the console and the console is not redirected.</summary>
     public static bool IsTerminal(TextWriter output) => output == Console.Out && !Console.IsOutputRedirected;
 

@@ -5,7 +5,8 @@ namespace SpotCheckpoint.Cli;
 /// <summary>
 /// Runs one verb's work and turns what it throws into the documented exit codes: 2 for usage errors
 /// (<see cref="ArgumentException"/>), 3 for a corrupt checkpoint (<see cref="CheckpointCorruptException"/>, naming
-/// the object), 1 for anything else (store unreachable, access denied, missing checkpoint). Messages go to stderr.
+/// the object), 130 when interrupted (Ctrl-C), 1 for anything else (store unreachable, access denied, missing
+/// checkpoint). Messages go to stderr, one line each, with secrets (SAS signatures, keys) redacted.
 /// </summary>
 internal static class VerbRunner
 {
@@ -22,22 +23,22 @@ internal static class VerbRunner
             }
             catch (ArgumentException ex)
             {
-                await error.WriteLineAsync($"error: {FirstLine(ex)}").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: {Redaction.Redact(FirstLine(ex))}").ConfigureAwait(false);
                 return CliApp.UsageError;
             }
             catch (CheckpointCorruptException ex)
             {
-                await error.WriteLineAsync($"corrupt: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"corrupt: {Redaction.Redact(ex.Message)}").ConfigureAwait(false);
                 return CliApp.Corrupt;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                await error.WriteLineAsync("cancelled").ConfigureAwait(false);
-                return CliApp.Failure;
+                await error.WriteLineAsync("interrupted").ConfigureAwait(false);
+                return CliApp.Interrupted;
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: {Redaction.Redact(ex.Message.Split('\n')[0].TrimEnd())}").ConfigureAwait(false);
                 return CliApp.Failure;
             }
         });
@@ -45,7 +46,7 @@ internal static class VerbRunner
 
     private static string FirstLine(ArgumentException ex)
     {
-        var message = ex.Message.Split('\n')[0];
+        var message = ex.Message.Split('\n')[0].TrimEnd();
         int parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
         return parameter >= 0 ? message[..parameter] : message;
     }

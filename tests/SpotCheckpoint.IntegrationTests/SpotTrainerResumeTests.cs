@@ -95,13 +95,14 @@ public class SpotTrainerResumeTests
     }
 
     [Test]
-    public async Task User_errors_exit_1_with_one_line_and_no_stack_trace()
+    public async Task An_unknown_scheme_is_a_usage_error_of_one_line_without_a_stack_trace()
     {
+        // Like every other bad option value: exit code 2 (docs/sample-trainer.md).
         var run = await SpotTrainerProcess.RunAsync(_work, "--steps", "5", "--checkpoint-uri", "nosuch://bucket/x", "--quiet");
-        Assert.That(run.ExitCode, Is.EqualTo(1));
+        Assert.That(run.ExitCode, Is.EqualTo(2));
         var lines = run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(1));
-        Assert.That(lines[0], Does.StartWith("error: No checkpoint store is registered for 'nosuch://'"));
+        Assert.That(lines[0], Does.StartWith("error: --checkpoint-uri 'nosuch://bucket/x': No checkpoint store is registered for 'nosuch://'"));
         Assert.That(run.StdErr, Does.Not.Contain("   at "));
     }
 

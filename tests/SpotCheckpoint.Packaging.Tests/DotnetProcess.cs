@@ -11,6 +11,15 @@ internal static class DotnetProcess
 
     public static async Task<string> RunAsync(string fileName, string arguments, string workingDirectory, TimeSpan timeout, IDictionary<string, string>? environment = null)
     {
+        var (exitCode, stdout, stderr, both) = await RunCapturedAsync(fileName, arguments, workingDirectory, timeout, environment);
+        if (exitCode != 0) Assert.Fail($"'{Path.GetFileName(fileName)} {arguments}' exited with {exitCode}:\n{Tail(both)}");
+        return both;
+    }
+
+    /// <summary>Runs a process and returns its exit code, its standard output and error apart, and both interleaved.</summary>
+    public static async Task<(int ExitCode, string StdOut, string StdErr, string Both)> RunCapturedAsync(string fileName, string arguments, string workingDirectory,
+        TimeSpan timeout, IDictionary<string, string>? environment = null)
+    {
         var start = new ProcessStartInfo(fileName, arguments)
         {
             WorkingDirectory = workingDirectory,
@@ -27,9 +36,11 @@ internal static class DotnetProcess
         if (environment is not null) foreach (var (key, value) in environment) start.Environment[key] = value;
 
         var output = new StringBuilder();
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
         using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) { output.AppendLine(e.Data); stdout.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) { output.AppendLine(e.Data); stderr.AppendLine(e.Data); } };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -44,13 +55,10 @@ internal static class DotnetProcess
             Assert.Fail($"'{Path.GetFileName(fileName)} {arguments}' did not finish within {timeout}:\n{Tail(output)}");
         }
         process.WaitForExit(); // drains the output handlers
-        string text;
-        lock (output) text = output.ToString();
-        if (process.ExitCode != 0) Assert.Fail($"'{Path.GetFileName(fileName)} {arguments}' exited with {process.ExitCode}:\n{Tail(text)}");
-        return text;
+        lock (output) return (process.ExitCode, stdout.ToString(), stderr.ToString(), output.ToString());
     }
 
-    private static string Tail(object text)
+    public static string Tail(object text)
     {
         var s = text.ToString()!;
         return s.Length > 8000 ? "…" + s[^8000..] : s;

@@ -12,7 +12,9 @@ internal readonly record struct ObjectLocation(string Bucket, string Prefix)
         if (!string.IsNullOrEmpty(uri.UserInfo))
             throw new ArgumentException($"Put credentials in the environment or the store options, never in a {scheme}:// URI.", nameof(uri));
         var bucket = uri.Host;
-        if (bucket.Length == 0) throw new ArgumentException($"'{uri}' names no bucket: use {scheme}://bucket/prefix.", nameof(uri));
+        // Azure Blob calls it a container; the URI as typed (Uri.ToString would turn "s3://" into "s3:///").
+        var bucketWord = string.Equals(scheme, "az", StringComparison.OrdinalIgnoreCase) ? "container" : "bucket";
+        if (bucket.Length == 0) throw new ArgumentException($"'{uri.OriginalString}' names no {bucketWord}: use {scheme}://{bucketWord}/prefix.", nameof(uri));
         return new ObjectLocation(bucket, NormalizePrefix(Uri.UnescapeDataString(uri.AbsolutePath)));
     }
 

@@ -12,6 +12,7 @@ namespace SpotCheckpoint.Cli.Commands;
 /// <c>spotckpt copy SRC DST [--step N]</c>: copies a run's committed checkpoints (all, or one) from any store to any
 /// store, byte for byte, committing each at the destination only after its bytes checked out, then verifies the copy.
 /// DST is the run at the destination (ending with the same run id, which manifests record) or a store to put it in.
+/// Each side can have its own S3 endpoint, AWS profile and region (<c>--from-…</c>, <c>--to-…</c>; see <see cref="S3Side"/>).
 /// </summary>
 internal static class CopyCommand
 {
@@ -22,15 +23,18 @@ internal static class CopyCommand
         var step = new Option<long?>("--step") { Description = "Copy only this step (default: every committed checkpoint)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip reading the copy back to verify it" };
         var json = new Option<bool>("--json") { Description = "Write JSON for scripts" };
+        var fromSide = new S3Side("from");
+        var toSide = new S3Side("to");
         var command = new Command("copy", "Copy checkpoints from any store to any store, byte for byte, and verify the copy.") { from, to, step, noVerify, json };
+        foreach (var option in fromSide.Options.Concat(toSide.Options)) command.Options.Add(option);
         VerbRunner.SetAction(command, async (parse, output, error, cancellationToken) =>
         {
             var source = RunLocation.Parse(parse.GetValue(from)!, "SRC");
             var destination = Destination(parse.GetValue(to)!, source.RunId);
             bool verify = !parse.GetValue(noVerify);
             bool quiet = parse.GetValue(json);
-            await using var sourceStore = CheckpointStores.Open(source.Store);
-            await using var destinationStore = CheckpointStores.Open(destination.Store);
+            await using var sourceStore = fromSide.Open(parse, source.Store, mustExist: true, source.ToString());
+            await using var destinationStore = toSide.Open(parse, destination.Store, mustExist: false, destination.ToString());
             if (sourceStore.Description == destinationStore.Description) throw new ArgumentException("SRC and DST are the same run.");
 
             var selected = parse.GetValue(step) is { } one

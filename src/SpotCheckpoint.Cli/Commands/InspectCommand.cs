@@ -24,7 +24,7 @@ internal static class InspectCommand
         VerbRunner.SetAction(command, async (parse, output, _, cancellationToken) =>
         {
             var run = RunLocation.Parse(parse.GetValue(uri)!);
-            await using var store = CheckpointStores.Open(run.Store);
+            await using var store = StoreOpener.OpenExisting(run.Store, run.ToString());
             var listing = await CheckpointSelection.OneAsync(store, run, parse.GetValue(step), cancellationToken).ConfigureAwait(false);
             var reader = await CheckpointReader.OpenAsync(store, run.RunId, listing.Step, cancellationToken).ConfigureAwait(false);
             long manifestBytes = await store.GetLengthAsync(listing.ManifestKey, cancellationToken).ConfigureAwait(false) ?? 0;
@@ -49,7 +49,7 @@ internal static class InspectCommand
         var tensorsByName = m.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (m.Modules.Count > 0)
         {
-            var modules = new Table().Border(TableBorder.Rounded).Title("modules").AddColumn("name").AddColumn(new TableColumn("tensors").RightAligned()).AddColumn(new TableColumn("size").RightAligned());
+            var modules = CliConsole.Table(output).Title("modules").AddColumn("name").AddColumn(new TableColumn("tensors").RightAligned()).AddColumn(new TableColumn("size").RightAligned());
             foreach (var module in m.Modules)
             {
                 long bytes = module.Tensors.Sum(t => tensorsByName.TryGetValue($"{module.Name}/{t}", out var e) ? e.Bytes : 0);
@@ -59,7 +59,7 @@ internal static class InspectCommand
         }
         if (m.Optimizers.Count > 0)
         {
-            var optimizers = new Table().Border(TableBorder.Rounded).Title("optimizers").AddColumn("name").AddColumn("type").AddColumn(new TableColumn("groups").RightAligned())
+            var optimizers = CliConsole.Table(output).Title("optimizers").AddColumn("name").AddColumn("type").AddColumn(new TableColumn("groups").RightAligned())
                 .AddColumn(new TableColumn("parameters").RightAligned()).AddColumn(new TableColumn("step").RightAligned()).AddColumn("hyper-parameters (group 0)");
             foreach (var optimizer in m.Optimizers)
             {
@@ -73,7 +73,7 @@ internal static class InspectCommand
         }
         if (m.Schedulers.Count > 0)
         {
-            var schedulers = new Table().Border(TableBorder.Rounded).Title("schedulers").AddColumn("name").AddColumn("type").AddColumn(new TableColumn("last epoch").RightAligned())
+            var schedulers = CliConsole.Table(output).Title("schedulers").AddColumn("name").AddColumn("type").AddColumn(new TableColumn("last epoch").RightAligned())
                 .AddColumn(new TableColumn("steps").RightAligned()).AddColumn("last learning rates");
             foreach (var s in m.Schedulers)
                 schedulers.AddRow(Markup.Escape(s.Name), Markup.Escape(s.Type), s.LastEpoch.ToString(c), s.StepCount.ToString(c), string.Join(", ", s.LastLrs.Select(l => l.ToString("G6", c))));
@@ -83,13 +83,13 @@ internal static class InspectCommand
         console.WriteLine($"RNG: {rng}");
         if (m.UserState.Count > 0)
             console.WriteLine($"user state: {string.Join(", ", m.UserState.Select(u => $"{u.Key} ({u.Value.Length.ToString(c)} B)"))}");
-        var shards = new Table().Border(TableBorder.Rounded).Title("shards").AddColumn("file").AddColumn(new TableColumn("size").RightAligned()).AddColumn(new TableColumn("tensors").RightAligned());
+        var shards = CliConsole.Table(output).Title("shards").AddColumn("file").AddColumn(new TableColumn("size").RightAligned()).AddColumn(new TableColumn("tensors").RightAligned());
         for (int i = 0; i < m.Shards.Count; i++)
             shards.AddRow(Markup.Escape(m.Shards[i].File), CliConsole.Size(m.Shards[i].Bytes), m.Tensors.Count(t => t.Shard == i).ToString(c));
         console.Write(shards);
         if (listTensors)
         {
-            var tensors = new Table().Border(TableBorder.Rounded).Title("tensors").AddColumn("name").AddColumn("dtype").AddColumn("shape")
+            var tensors = CliConsole.Table(output).Title("tensors").AddColumn("name").AddColumn("dtype").AddColumn("shape")
                 .AddColumn(new TableColumn("size").RightAligned()).AddColumn(new TableColumn("shard").RightAligned()).AddColumn("xxh3");
             foreach (var t in m.Tensors)
                 tensors.AddRow(Markup.Escape(t.Name), t.Dtype, Markup.Escape("[" + string.Join(", ", t.Shape.Select(d => d.ToString(c))) + "]"), CliConsole.Size(t.Bytes), t.Shard.ToString(c), t.Xxh3);

@@ -32,14 +32,21 @@ internal static class LsCommand
 
     public static async Task<LsReport> ListAsync(string uri, CancellationToken cancellationToken)
     {
+        // A local path that is not there is an error (exit code 1), not an empty listing, and is not created. A run
+        // without checkpoints in a store that exists lists empty, as it does in an object store.
+        StoreOpener.CheckScheme(uri);
+        bool isRun = RunLocation.TryParse(uri, out var run, out _);
+        if (StoreOpener.LocalPath(uri) is { } path && !Directory.Exists(path)
+            && !(isRun && StoreOpener.LocalPath(run!.Store) is { } storePath && Directory.Exists(storePath)))
+            throw new DirectoryNotFoundException($"'{uri}' does not exist.");
         // A run first; when the URI holds no step folders of that run, it is read as a store holding runs.
-        if (RunLocation.TryParse(uri, out var run, out _))
+        if (isRun)
         {
-            await using var store = CheckpointStores.Open(run!.Store);
+            await using var store = StoreOpener.Open(run!.Store);
             var folders = await StoreScan.StepFoldersAsync(store, run.RunId, cancellationToken).ConfigureAwait(false);
             if (folders.Count > 0) return await DescribeAsync(store, store.Description + run.RunId, folders, cancellationToken).ConfigureAwait(false);
         }
-        await using var root = CheckpointStores.Open(uri);
+        await using var root = StoreOpener.Open(uri);
         var all = await StoreScan.StepFoldersAsync(root, null, cancellationToken).ConfigureAwait(false);
         return await DescribeAsync(root, root.Description, all, cancellationToken).ConfigureAwait(false);
     }
@@ -83,7 +90,7 @@ internal static class LsCommand
         else
         {
             bool runs = report.Checkpoints.Select(e => e.RunId).Distinct().Count() > 1 || !report.Location.EndsWith(report.Checkpoints[0].RunId, StringComparison.Ordinal);
-            var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(report.Location));
+            var table = CliConsole.Table(output).Title(Markup.Escape(report.Location));
             if (runs) table.AddColumn("run");
             table.AddColumn(new TableColumn("step").RightAligned());
             table.AddColumn(new TableColumn("epoch").RightAligned());

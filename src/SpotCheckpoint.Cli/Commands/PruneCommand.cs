@@ -28,7 +28,7 @@ internal static class PruneCommand
             if (keepLast < 1) throw new ArgumentException($"--keep must be at least 1 (found {keepLast.ToString(CultureInfo.InvariantCulture)}).");
             var olderThan = Durations.Parse(parse.GetValue(age)!, "--incomplete-older-than");
             var run = RunLocation.Parse(parse.GetValue(uri)!);
-            await using var store = CheckpointStores.Open(run.Store);
+            await using var store = StoreOpener.OpenExisting(run.Store, run.ToString());
             var report = await PruneAsync(store, run, keepLast, olderThan, parse.GetValue(dryRun), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json)) await output.WriteLineAsync(JsonSerializer.Serialize(report, CliJsonContext.Default.PruneReport)).ConfigureAwait(false);
             else Write(report, output);

@@ -16,7 +16,16 @@ internal static class SimulateCommand
     public static Command Create()
     {
         var hazard = new Option<double?>("--hazard-per-hour") { Description = "Interruptions per hour, e.g. 0.041 for 4.1 %/h (default: the --gpu-family prior, else 0.041)" };
-        var family = new Option<GpuFamily?>("--gpu-family") { Description = "Take the hazard from this GPU family's prior (H100, A100, V100, ...)" };
+        var family = new Option<GpuFamily?>("--gpu-family")
+        {
+            Description = "Take the hazard from this GPU family's prior",
+            // Unknown is the absence of a family, not a choice; help lists the real ones.
+            HelpName = string.Join('|', Enum.GetNames<GpuFamily>().Where(n => n != nameof(GpuFamily.Unknown))),
+        };
+        family.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<GpuFamily?>() == GpuFamily.Unknown) result.AddError("--gpu-family must name a GPU family; leave it out when the family is not known.");
+        });
         var noticeProbability = Number("--notice-probability", 0, "Probability that an interruption is announced in time");
         var noticeSeconds = Number("--notice-seconds", 120, "Seconds between a notice and the interruption");
         var stepSeconds = Number("--step-seconds", 1, "Duration of one training step");
@@ -118,7 +127,7 @@ internal static class SimulateCommand
     }
 
     private static Option<double> Number(string name, double defaultValue, string description) =>
-        new(name) { Description = $"{description} (default {defaultValue.ToString(CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => defaultValue };
+        new(name) { Description = description, DefaultValueFactory = _ => defaultValue }; // help shows [default: …] itself
 
     private static TimeSpan Seconds(double seconds, string option)
     {

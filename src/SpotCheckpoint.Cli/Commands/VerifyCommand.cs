@@ -27,7 +27,7 @@ internal static class VerifyCommand
             if (parse.GetValue(step) is not null && parse.GetValue(all)) throw new ArgumentException("--step and --all cannot be used together.");
             var run = RunLocation.Parse(parse.GetValue(uri)!);
             bool quiet = parse.GetValue(json);
-            await using var store = CheckpointStores.Open(run.Store);
+            await using var store = StoreOpener.OpenExisting(run.Store, run.ToString());
             var listings = parse.GetValue(all)
                 ? await CheckpointSelection.AllAsync(store, run, cancellationToken).ConfigureAwait(false)
                 : [await CheckpointSelection.OneAsync(store, run, parse.GetValue(step), cancellationToken).ConfigureAwait(false)];

@@ -13,7 +13,7 @@ internal static class CheckpointSelection
     public static async Task<CheckpointListing> OneAsync(ICheckpointStore store, RunLocation run, long? step, CancellationToken cancellationToken)
     {
         var all = await CheckpointCatalog.ListAsync(store, run.RunId, cancellationToken).ConfigureAwait(false);
-        if (all.Count == 0) throw new CheckpointException($"Run '{run.RunId}' has no committed checkpoint in {store.Description}.");
+        if (all.Count == 0) throw await NoCheckpointAsync(store, run, cancellationToken).ConfigureAwait(false);
         if (step is null) return all[0];
         foreach (var listing in all)
         {
@@ -27,7 +27,27 @@ internal static class CheckpointSelection
     public static async Task<IReadOnlyList<CheckpointListing>> AllAsync(ICheckpointStore store, RunLocation run, CancellationToken cancellationToken)
     {
         var all = await CheckpointCatalog.ListAsync(store, run.RunId, cancellationToken).ConfigureAwait(false);
-        if (all.Count == 0) throw new CheckpointException($"Run '{run.RunId}' has no committed checkpoint in {store.Description}.");
+        if (all.Count == 0) throw await NoCheckpointAsync(store, run, cancellationToken).ConfigureAwait(false);
         return all;
+    }
+
+    /// <summary>
+    /// Why a run has no checkpoint. A URI naming a store that holds runs (<c>./checkpoints</c> instead of
+    /// <c>./checkpoints/demo</c>) reads as a run called "checkpoints": say to name one of its runs instead.
+    /// </summary>
+    private static async Task<Exception> NoCheckpointAsync(ICheckpointStore store, RunLocation run, CancellationToken cancellationToken)
+    {
+        var runs = new SortedSet<string>(StringComparer.Ordinal);
+        var prefix = run.RunId + "/";
+        await foreach (var obj in store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (StoreScan.TryParseStepKey(obj.Key[prefix.Length..], out var inner, out _)) runs.Add(inner);
+            if (runs.Count >= 3) break;
+        }
+        if (runs.Count > 0)
+        {
+            return new ArgumentException($"'{run}' is a store holding runs ({string.Join(", ", runs)}), not a run: name a run, e.g. {run}/{runs.Min}.");
+        }
+        return new CheckpointException($"Run '{run.RunId}' has no committed checkpoint in {store.Description}.");
     }
 }

@@ -1,0 +1,33 @@
+using SpotCheckpoint;
+using SpotCheckpoint.Cli;
+
+namespace SpotTrainer;
+
+/// <summary>What the trainer prints about errors: one line, no stack trace, no secrets.</summary>
+internal static class Messages
+{
+    /// <summary>The first line of <paramref name="ex"/>'s message without .NET's " (Parameter 'x')" suffix, redacted.</summary>
+    public static string OneLine(Exception ex)
+    {
+        var message = ex.Message.Split('\n')[0].TrimEnd();
+        int parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        if (parameter >= 0) message = message[..parameter];
+        return Redaction.Redact(message);
+    }
+
+    /// <summary>
+    /// Creates the checkpointer; a location it cannot take (an unknown scheme, a URI without a bucket) is a usage
+    /// error of --checkpoint-uri (exit code 2), like every other bad option value.
+    /// </summary>
+    public static Checkpointer OpenCheckpointer(TrainerOptions options, Func<Checkpointer> create)
+    {
+        try
+        {
+            return create();
+        }
+        catch (ArgumentException ex) when (ex is not ArgumentOutOfRangeException)
+        {
+            throw new UsageException($"--checkpoint-uri '{Redaction.Redact(options.CheckpointUri)}': {OneLine(ex)}");
+        }
+    }
+}
