@@ -99,10 +99,13 @@ static async Task<int> RunAsync(TrainerOptions options)
         {
             model.train();
             var (inputs, labels) = data.Next();
-            optimizer.zero_grad();
-            var loss = lossFunction.forward(model.forward(inputs), labels);
-            loss.backward();
-            optimizer.step();
+            var loss = TrainingSetup.Step(optimizer, () =>
+            {
+                optimizer.zero_grad();
+                var batchLoss = lossFunction.forward(model.forward(inputs), labels);
+                batchLoss.backward();
+                return batchLoss;
+            });
             scheduler.step();
             step++;
             if (step % 50 == 0 || step == options.Steps)

@@ -23,9 +23,9 @@ internal sealed class TrainerOptions
     public bool Quiet { get; private set; }
     public string Notice { get; private set; } = "signal";
 
-    public static readonly string[] Optimizers = ["sgd", "adam", "adamw"];
+    public static readonly string[] Optimizers = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop", "lbfgs"];
     public static readonly string[] Notices = ["auto", "aws", "gcp", "azure", "signal", "none"];
-    public static readonly string[] Schedulers = ["step", "multistep", "exponential", "cosine", "onecycle", "lambda", "linear"];
+    public static readonly string[] Schedulers = ["step", "multistep", "exponential", "cosine", "onecycle", "lambda", "linear", "sequential", "chained"];
 
     public const string Usage = """
         Usage: SpotTrainer [options]
@@ -40,8 +40,10 @@ internal sealed class TrainerOptions
           --hazard-per-hour X     with auto: the interruption rate to assume, per hour (e.g. 0.041)
           --step-delay-ms D       sleep D ms per step to mimic a slower GPU step (default 0)
           --model-mb M            approximate model size in MB (default 4)
-          --optimizer NAME        sgd | adam | adamw (default adamw)
-          --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear (default onecycle)
+          --optimizer NAME        sgd | adam | adamw | adamax | nadam | radam | rmsprop | adagrad | adadelta | asgd |
+                                  rprop | lbfgs (default adamw)
+          --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear | sequential |
+                                  chained (default onecycle)
           --batch-size B          samples per step (default 32)
           --notice SOURCE         termination notices to act on (default signal):
                                     signal  SIGTERM/SIGINT, 30 s grace period
