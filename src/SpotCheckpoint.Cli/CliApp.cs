@@ -24,6 +24,7 @@ internal static class CliApp
         root.Subcommands.Add(PruneCommand.Create());
         root.Subcommands.Add(CopyCommand.Create());
         root.Subcommands.Add(SimulateCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         return root;
     }
 
