@@ -82,7 +82,7 @@ internal sealed class TinyGpt : nn.Module<Tensor, Tensor>
         blocks = nn.ModuleList(Enumerable.Range(0, layers).Select(_ => new Block(width, heads, dropout)).ToArray());
         ln_f = nn.LayerNorm(width);
         head = nn.Linear(width, vocabulary, hasBias: false);
-        head.weight = tok_emb.weight; // weight tying
+        head.weight = tok_emb.weight!; // weight tying
         RegisterComponents();
     }
 

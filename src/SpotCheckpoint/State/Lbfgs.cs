@@ -87,7 +87,7 @@ public sealed class Lbfgs : OptimizerHelper
             {
                 Keep(ref s.d, flatGrad.neg());
                 Clear(s.old_dirs); Clear(s.old_stps); Clear(s.ro);
-                Keep(ref s.H_diag, ones(Array.Empty<long>(), flatGrad.dtype));
+                Keep(ref s.H_diag, ones(Array.Empty<long>(), flatGrad.dtype, flatGrad.device));
             }
             else
             {

@@ -72,7 +72,7 @@ public class StateCoverageTests
         {
             embed = nn.Embedding(10, 4);
             head = nn.Linear(4, 10, hasBias: false);
-            head.weight = embed.weight; // weight tying: one Parameter, two modules
+            head.weight = embed.weight!; // weight tying: one Parameter, two modules
             RegisterComponents();
         }
 
@@ -120,7 +120,7 @@ public class StateCoverageTests
         random.manual_seed(4);
         using var embed = nn.Embedding(8, 3);
         using var head = nn.Linear(3, 8, hasBias: false);
-        head.weight = embed.weight;
+        head.weight = embed.weight!;
         await using (var ckpt = OptimizerJob.NewCheckpointer(new LocalFileStore(dir.Path)).AddModule("encoder", embed).AddModule("decoder", head))
             await ckpt.CheckpointAsync();
         var manifest = Manifest(dir.Path);
