@@ -109,7 +109,7 @@ static async Task<int> RunAsync(TrainerOptions options)
             scheduler.step();
             step++;
             if (step % 50 == 0 || step == options.Steps)
-                log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), scheduler.get_last_lr().First());
+                log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), optimizer.ParamGroups.First().LearningRate);
         }
         checkpointer.Step(step);
         if (checkpointer.StopRequested) break; // a termination notice: the emergency checkpoint is on its way
