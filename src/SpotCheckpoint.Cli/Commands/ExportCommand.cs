@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using SpotCheckpoint.Cli.Stores;
 using SpotCheckpoint.Export;
+using SpotCheckpoint.Storage;
 
 namespace SpotCheckpoint.Cli.Commands;
 
@@ -21,8 +22,9 @@ internal static class ExportCommand
         format.AcceptOnlyFromAmong("safetensors", "torchsharp");
         var output = new Option<string>("--output", "-o") { Description = "The file to write", Required = true };
         var module = new Option<string?>("--module") { Description = "The registered module to export (needed when the checkpoint holds several)" };
+        var json = new Option<bool>("--json") { Description = "Write JSON for scripts" };
         var command = new Command("export", "Write a checkpoint's model weights as safetensors or for TorchSharp's Module.load. Exit code 0 written, 3 corrupt, 1 other error.")
-            { uri, step, format, output, module };
+            { uri, step, format, output, module, json };
         VerbRunner.SetAction(command, async (parse, stdout, stderr, cancellationToken) =>
         {
             var run = RunLocation.Parse(parse.GetValue(uri)!, "RUN-URI");
@@ -41,6 +43,24 @@ internal static class ExportCommand
             {
                 await stderr.WriteLineAsync($"corrupt: object '{ex.ObjectName}': {ex.Problem}").ConfigureAwait(false);
                 return CliApp.Corrupt;
+            }
+            if (parse.GetValue(json))
+            {
+                using var buffer = new MemoryStream();
+                using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("runId", result.RunId);
+                    w.WriteNumber("step", result.Step);
+                    w.WriteString("module", result.Module);
+                    w.WriteString("format", parse.GetValue(format));
+                    w.WriteString("output", Path.GetFullPath(path));
+                    w.WriteNumber("tensors", result.Tensors);
+                    w.WriteNumber("bytes", result.Bytes);
+                    w.WriteEndObject();
+                }
+                await stdout.WriteLineAsync(System.Text.Encoding.UTF8.GetString(buffer.ToArray())).ConfigureAwait(false);
+                return CliApp.Success;
             }
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"{run}: step {result.Step}: {result.Tensors} tensors of module '{result.Module}' ({CliConsole.Size(result.Bytes)}) written to {path} ({parse.GetValue(format)})")).ConfigureAwait(false);
