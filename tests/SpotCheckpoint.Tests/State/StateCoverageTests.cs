@@ -80,7 +80,7 @@ public class StateCoverageTests
     }
 
     private static JsonElement Manifest(string root) =>
-        JsonDocument.Parse(File.ReadAllText(Directory.GetFiles(root, "manifest.json", SearchOption.AllDirectories).Single())).RootElement;
+        JsonDocument.Parse(File.ReadAllText(Directory.GetFiles(root, "manifest.json", SearchOption.AllDirectories).Single())).RootElement.GetProperty("manifest");
 
     private static List<string> TensorNames(JsonElement manifest) =>
         manifest.GetProperty("tensors").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
