@@ -48,8 +48,11 @@ static async Task<int> RunAsync(TinyOptions options)
     using var model = new TinyGpt(ReversalTask.Vocabulary, ReversalTask.Context);
 
     // Two parameter groups: weight decay on the matrices of the linear layers only (not on norms, biases or embeddings).
-    var decayed = model.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("emb", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
-    var others = model.parameters().Where(p => !decayed.Contains(p)).ToList();
+    // TorchSharp lists the tied weight twice (the native Embedding hands out a new wrapper for it, which the output
+    // layer holds); optimize it once, as the embedding's.
+    var trained = model.named_parameters().Where(p => p.name != "head.weight").ToList();
+    var decayed = trained.Where(p => p.parameter.dim() == 2 && !p.name.Contains("emb", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+    var others = trained.Select(p => p.parameter).Where(p => !decayed.Contains(p)).ToList();
     using var optimizer = optim.AdamW(
         [new TorchSharp.Modules.AdamW.ParamGroup(decayed, new TorchSharp.Modules.AdamW.Options { LearningRate = 3e-3, weight_decay = 0.05 }),
          new TorchSharp.Modules.AdamW.ParamGroup(others, new TorchSharp.Modules.AdamW.Options { LearningRate = 3e-3, weight_decay = 0.0 })],
@@ -81,7 +84,7 @@ static async Task<int> RunAsync(TinyOptions options)
 
     var resume = await checkpointer.ResumeAsync();
     log.LogInformation("TinyGpt: {Parameters:N0} parameters, AdamW, warm-up {Warmup} steps then cosine; {Mode} at step {Step} of {Steps}",
-        model.parameters().Sum(p => p.numel()), warmup, resume.Resumed ? "resuming" : "starting", resume.Step, options.Steps);
+        trained.Sum(p => p.parameter.numel()), warmup, resume.Resumed ? "resuming" : "starting", resume.Step, options.Steps);
 
     long step = resume.Step;
     long lastStep = Math.Min(options.Steps, options.StopAt ?? long.MaxValue);
@@ -97,7 +100,7 @@ static async Task<int> RunAsync(TinyOptions options)
             var logits = model.forward(inputs);
             var loss = nn.functional.cross_entropy(logits.view(-1, ReversalTask.Vocabulary), targets.view(-1), ignore_index: -100);
             loss.backward();
-            nn.utils.clip_grad_norm_(model.parameters(), max_norm: 1.0);
+            nn.utils.clip_grad_norm_(trained.Select(p => p.parameter), max_norm: 1.0);
             optimizer.step();
             scheduler.step();
             step++;

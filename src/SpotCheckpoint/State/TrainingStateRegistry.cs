@@ -62,6 +62,14 @@ internal sealed class TrainingStateRegistry
         if (!_names.Add(name)) throw new ArgumentException($"'{name}' is registered already.", nameof(name));
     }
 
+    /// <summary>
+    /// Identifies the memory a tensor views: TorchSharp hands out several wrappers (different handles) for one
+    /// native tensor, for example a tied weight taken from a native Embedding, so handles cannot tell sharing apart.
+    /// Null for empty tensors, which share nothing.
+    /// </summary>
+    private static string? AliasKey(Tensor t) => t.numel() == 0 ? null :
+        $"{TensorMemory.DataPointer(t)}|{t.dtype}|{string.Join(',', t.shape)}|{string.Join(',', t.stride())}|{t.device}";
+
     /// <summary>Qualified names of every registered module parameter, by tensor handle.</summary>
     private Dictionary<IntPtr, string> ParameterNames()
     {
@@ -87,7 +95,7 @@ internal sealed class TrainingStateRegistry
     {
         var tensors = new List<(string, Tensor)>();
         var manifest = new CheckpointManifest();
-        var saved = new Dictionary<IntPtr, string>();
+        var saved = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (moduleName, module) in _modules)
         {
             var entry = new ModuleEntry { Name = moduleName };
@@ -96,8 +104,9 @@ internal sealed class TrainingStateRegistry
                 var qualified = moduleName + "/" + key;
                 entry.Tensors.Add(key);
                 // A tensor shared with a module registered earlier is saved once, under its first name.
-                if (saved.TryGetValue(t.Handle, out var first)) (entry.Shared ??= new())[key] = first;
-                else { saved[t.Handle] = qualified; tensors.Add((qualified, t)); }
+                var alias = AliasKey(t);
+                if (alias is not null && saved.TryGetValue(alias, out var first)) (entry.Shared ??= new())[key] = first;
+                else { if (alias is not null) saved[alias] = qualified; tensors.Add((qualified, t)); }
             }
             manifest.Modules.Add(entry);
         }
@@ -169,7 +178,8 @@ internal sealed class TrainingStateRegistry
             return e;
         }
 
-        var planned = new HashSet<IntPtr>();
+        var planned = new HashSet<string>(StringComparer.Ordinal);
+        bool Plan(Tensor t) => AliasKey(t) is not { } alias || planned.Add(alias); // each storage is read once
         var registeredModules = _modules.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var extra in m.Modules.Where(x => !registeredModules.Contains(x.Name)))
             throw new CheckpointMismatchException(extra.Name, "the checkpoint holds a module that is not registered");
@@ -186,11 +196,11 @@ internal sealed class TrainingStateRegistry
                 {
                     // Saved once under its first name; when this model ties it too, that copy fills both.
                     var e = Expect(first, t);
-                    if (!planned.Contains(t.Handle)) { plan.Add((e, t)); planned.Add(t.Handle); }
+                    if (Plan(t)) plan.Add((e, t));
                     continue;
                 }
-                if (planned.Add(t.Handle)) plan.Add((Expect($"{moduleName}/{key}", t), t));
-                else Expect($"{moduleName}/{key}", t);
+                var own = Expect($"{moduleName}/{key}", t);
+                if (Plan(t)) plan.Add((own, t));
             }
         }
 
