@@ -82,6 +82,7 @@ public class TinyTransformerTests
     {
         var run = await RunAsync("--quiet", "--checkpoint-uri", Path.Combine(_work, "default"));
         Assert.That(run.FinalStep, Is.EqualTo(300));
+        TestContext.Out.WriteLine($"TinyTransformer default run: loss {run.FirstLoss} -> {run.FinalLoss}");
         // Well below the first step's loss, and well below chance (ln 10 ≈ 2.3 for guessing a digit).
         Assert.That(run.FinalLoss, Is.LessThan(run.FirstLoss!.Value * 0.5), $"loss {run.FirstLoss} → {run.FinalLoss}");
         Assert.That(run.FinalLoss, Is.LessThan(0.5), $"loss {run.FirstLoss} → {run.FinalLoss}");
