@@ -27,7 +27,9 @@ public class TinyTransformerTests
         try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
     }
 
-    private async Task<Summary> RunAsync(params string[] args)
+    private Task<Summary> RunAsync(params string[] args) => RunAsync(240, args);
+
+    private async Task<Summary> RunAsync(int timeoutSeconds, params string[] args)
     {
         var summaryPath = Path.Combine(_work, $"summary-{Guid.NewGuid():N}.json");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -43,7 +45,7 @@ public class TinyTransformerTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(240));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -59,28 +61,29 @@ public class TinyTransformerTests
     }
 
     private string[] Common(string uri) =>
-        ["--steps", "40", "--checkpoint-every", "10", "--seed", "3", "--quiet", "--checkpoint-uri", uri];
+        ["--steps", "20", "--checkpoint-every", "5", "--seed", "3", "--quiet", "--checkpoint-uri", uri];
 
     [Test]
     public async Task Stopped_between_checkpoints_and_resumed_ends_with_the_straight_runs_hash()
     {
         var stopped = Path.Combine(_work, "stopped");
         var straightTask = RunAsync([.. Common(Path.Combine(_work, "straight"))]);
-        var first = await RunAsync([.. Common(stopped), "--stop-at", "25"]);
+        var first = await RunAsync([.. Common(stopped), "--stop-at", "12"]);
         var straight = await straightTask;
-        Assert.That(straight.FinalStep, Is.EqualTo(40));
-        Assert.That(first.FinalStep, Is.EqualTo(25));
+        Assert.That(straight.FinalStep, Is.EqualTo(20));
+        Assert.That(first.FinalStep, Is.EqualTo(12));
 
         var second = await RunAsync(Common(stopped));
-        Assert.That(second.ResumedFromStep, Is.EqualTo(25));
-        Assert.That(second.FinalStep, Is.EqualTo(40));
+        Assert.That(second.ResumedFromStep, Is.EqualTo(12));
+        Assert.That(second.FinalStep, Is.EqualTo(20));
         Assert.That(second.FinalStateSha256, Is.EqualTo(straight.FinalStateSha256));
     }
 
     [Test]
     public async Task The_default_run_learns_the_task()
     {
-        var run = await RunAsync("--quiet", "--checkpoint-uri", Path.Combine(_work, "default"));
+        // The one long test here: 300 steps, about 2 CPU-minutes (see docs/tiny-transformer.md).
+        var run = await RunAsync(900, "--quiet", "--checkpoint-uri", Path.Combine(_work, "default"));
         Assert.That(run.FinalStep, Is.EqualTo(300));
         TestContext.Out.WriteLine($"TinyTransformer default run: loss {run.FirstLoss} -> {run.FinalLoss}");
         // Well below the first step's loss, and well below chance (ln 10 ≈ 2.3 for guessing a digit).
