@@ -117,14 +117,17 @@ static async Task<int> RunAsync(TrainerOptions options)
         {
             model.train();
             var (inputs, labels) = data.Next();
-            optimizer.zero_grad();
-            var loss = lossFunction.forward(model.forward(inputs), labels);
-            loss.backward();
-            optimizer.step();
+            var loss = TrainingSetup.Step(optimizer, () =>
+            {
+                optimizer.zero_grad();
+                var batchLoss = lossFunction.forward(model.forward(inputs), labels);
+                batchLoss.backward();
+                return batchLoss;
+            });
             scheduler.step();
             step++;
             if (step % 50 == 0 || step == options.Steps)
-                log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), scheduler.get_last_lr().First());
+                log.LogInformation("step {Step}: loss {Loss:F4}, lr {Lr:G4}", step, loss.item<float>(), optimizer.ParamGroups.First().LearningRate);
         }
         checkpointer.Epoch = data.Position.Epoch; // saved with each checkpoint (ls and inspect show it)
         checkpointer.Step(step);

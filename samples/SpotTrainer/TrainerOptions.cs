@@ -43,9 +43,9 @@ internal sealed class TrainerOptions
     /// <summary>The GPU families --gpu-family takes (Unknown is the absence of one, not a choice).</summary>
     public static string[] GpuFamilies => Enum.GetNames<SpotCheckpoint.Scheduling.GpuFamily>().Where(n => n != nameof(SpotCheckpoint.Scheduling.GpuFamily.Unknown)).ToArray();
 
-    public static readonly string[] Optimizers = ["sgd", "adam", "adamw"];
+    public static readonly string[] Optimizers = ["sgd", "adam", "adamw", "adamax", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "asgd", "rprop", "lbfgs"];
     public static readonly string[] Notices = ["auto", "aws", "gcp", "azure", "signal", "none"];
-    public static readonly string[] Schedulers = ["step", "multistep", "exponential", "cosine", "onecycle", "lambda", "linear"];
+    public static readonly string[] Schedulers = ["step", "multistep", "exponential", "cosine", "onecycle", "lambda", "linear", "sequential", "chained"];
 
     public const string Usage = """
         Usage: SpotTrainer [options]
@@ -61,8 +61,10 @@ internal sealed class TrainerOptions
           --step-delay-ms D       sleep D ms per step to mimic a slower GPU step (default 50 on a terminal, so that
                                   the demo can be stopped with Ctrl-C; 0 when output is redirected)
           --model-mb M            approximate model size in MB (default 4)
-          --optimizer NAME        sgd | adam | adamw (default adamw)
-          --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear (default onecycle)
+          --optimizer NAME        sgd | adam | adamw | adamax | nadam | radam | rmsprop | adagrad | adadelta | asgd |
+                                  rprop | lbfgs (default adamw)
+          --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear | sequential |
+                                  chained (default onecycle)
           --batch-size B          samples per step (default 32)
           --notice SOURCE         termination notices to act on (default signal):
                                     signal  SIGTERM/SIGINT, 30 s grace period

@@ -24,16 +24,42 @@ internal static class TrainingSetup
             ("head", nn.Linear(hidden, SyntheticDataset.Classes)));
     }
 
+    /// <summary>
+    /// One optimizer per name, each with settings that train this model. LBFGS is SpotCheckpoint's managed
+    /// implementation (TorchSharp's keeps its history in native code, out of a checkpoint's reach).
+    /// </summary>
     public static optim.Optimizer CreateOptimizer(string name, IEnumerable<Parameter> parameters) => name switch
     {
         "sgd" => optim.SGD(parameters, learningRate: 0.05, momentum: 0.9, weight_decay: 1e-4),
         "adam" => optim.Adam(parameters, lr: 1e-3, amsgrad: true),
+        "adamax" => optim.Adamax(parameters, lr: 2e-3),
+        "nadam" => optim.NAdam(parameters, lr: 2e-3),
+        "radam" => optim.RAdam(parameters, lr: 1e-3),
+        "rmsprop" => optim.RMSProp(parameters, lr: 1e-3, momentum: 0.9, centered: true),
+        "adagrad" => optim.Adagrad(parameters, lr: 0.05, lr_decay: 1e-4),
+        "adadelta" => optim.Adadelta(parameters, lr: 1.0, weight_decay: 1e-4),
+        "asgd" => optim.ASGD(parameters, lr: 0.01, t0: 10), // averaging starts after 10 steps
+        "rprop" => optim.Rprop(parameters, lr: 1e-3),
+        "lbfgs" => new SpotCheckpoint.State.Lbfgs(parameters, lr: 0.5, max_iter: 4, history_size: 8),
         _ => optim.AdamW(parameters, lr: 1e-3, weight_decay: 0.01),
     };
+
+    /// <summary>
+    /// One training step: <paramref name="lossOfBatch"/> clears the gradients, computes the loss and runs backward.
+    /// LBFGS calls it several times per step (it needs a closure); the others call it once and then step.
+    /// </summary>
+    public static Tensor Step(optim.Optimizer optimizer, Func<Tensor> lossOfBatch)
+    {
+        if (optimizer is SpotCheckpoint.State.Lbfgs) return optimizer.step(lossOfBatch);
+        var loss = lossOfBatch();
+        optimizer.step();
+        return loss;
+    }
 
     public static LRScheduler CreateScheduler(string name, optim.Optimizer optimizer, long totalSteps)
     {
         int steps = (int)Math.Min(int.MaxValue, totalSteps);
+        int warmup = Math.Max(1, steps / 5);
         return name switch
         {
             "step" => StepLR(optimizer, step_size: Math.Max(1, steps / 4), gamma: 0.5),
@@ -42,7 +68,27 @@ internal static class TrainingSetup
             "cosine" => CosineAnnealingLR(optimizer, T_max: steps, eta_min: 1e-5),
             "lambda" => LambdaLR(optimizer, epoch => 1.0 / (1.0 + 0.02 * epoch)),
             "linear" => LinearLR(optimizer, start_factor: 0.25, end_factor: 1.0, total_iters: Math.Max(1, steps / 2)),
-            _ => OneCycleLR(optimizer, max_lr: optimizer is TorchSharp.Modules.SGD ? 0.1 : 3e-3, total_steps: steps + 1),
+            // Warm up linearly for the first fifth, then anneal along a cosine.
+            "sequential" => SequentialLR(optimizer,
+                [LinearLR(optimizer, start_factor: 0.1, end_factor: 1.0, total_iters: warmup),
+                 CosineAnnealingLR(optimizer, T_max: Math.Max(1, steps - warmup), eta_min: 1e-5)],
+                [warmup]),
+            // Both act every step: a slow exponential decay on top of a step decay.
+            "chained" => ChainedLR(
+                [StepLR(optimizer, step_size: Math.Max(1, steps / 3), gamma: 0.5),
+                 ExponentialLR(optimizer, gamma: 0.98)]),
+            // OneCycleLR cycles momentum (SGD, RMSprop) or beta1 (the Adam family) where the optimizer has one.
+            _ => OneCycleLR(optimizer, max_lr: MaxLr(optimizer), total_steps: steps + 1,
+                cycle_momentum: optimizer is optim.IMomentum or optim.IBetas),
         };
     }
+
+    private static double MaxLr(optim.Optimizer optimizer) => optimizer switch
+    {
+        TorchSharp.Modules.SGD => 0.1,
+        TorchSharp.Modules.Adadelta => 1.0,
+        TorchSharp.Modules.Adagrad => 0.05,
+        SpotCheckpoint.State.Lbfgs => 0.5,
+        _ => 3e-3,
+    };
 }

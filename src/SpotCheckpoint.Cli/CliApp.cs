@@ -37,6 +37,7 @@ internal static class CliApp
         root.Subcommands.Add(CopyCommand.Create());
         root.Subcommands.Add(SimulateCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         return root;
     }
 

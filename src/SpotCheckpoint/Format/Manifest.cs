@@ -102,6 +102,11 @@ public sealed class ModuleEntry
     public string Name { get; set; } = "";
     /// <summary>Parameter and buffer names as the module's state_dict names them.</summary>
     public List<string> Tensors { get; set; } = new();
+    /// <summary>
+    /// Tensors this module shares with a module registered earlier (weight tying across registrations): key →
+    /// qualified name of the tensor saved once; null when none.
+    /// </summary>
+    public Dictionary<string, string>? Shared { get; set; }
 }
 
 /// <summary>A registered optimizer.</summary>
@@ -109,7 +114,7 @@ public sealed class OptimizerEntry
 {
     /// <summary>Registration name.</summary>
     public string Name { get; set; } = "";
-    /// <summary>Optimizer kind: SGD, Adam or AdamW.</summary>
+    /// <summary>Optimizer class name: SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSProp, Adagrad, Adadelta, ASGD, Rprop, Lbfgs.</summary>
     public string Type { get; set; } = "";
     /// <summary>Parameter groups in order.</summary>
     public List<ParamGroupEntry> ParamGroups { get; set; } = new();
@@ -133,6 +138,8 @@ public sealed class ParamStateEntry
     public long? Step { get; set; }
     /// <summary>State tensors by role (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer) → tensor name.</summary>
     public Dictionary<string, string> Tensors { get; set; } = new();
+    /// <summary>Numeric state besides <see cref="Step"/> (NAdam mu_product, ASGD eta and mu, LBFGS counters); null when none.</summary>
+    public Dictionary<string, double>? Scalars { get; set; }
 }
 
 /// <summary>A registered LR scheduler.</summary>
@@ -152,6 +159,8 @@ public sealed class SchedulerEntry
     public List<double> BaseLrs { get; set; } = new();
     /// <summary>Further mutable fields of particular schedulers (ReduceLROnPlateau).</summary>
     public Dictionary<string, double> Extra { get; set; } = new();
+    /// <summary>The wrapped schedulers' state, in order (SequentialLR, ChainedLR); null for other schedulers.</summary>
+    public List<SchedulerEntry>? Inner { get; set; }
 }
 
 /// <summary>Random-number-generator state.</summary>

@@ -1,3 +1,4 @@
+using System.Reflection;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -5,22 +6,35 @@ using static TorchSharp.torch;
 namespace SpotCheckpoint.State;
 
 /// <summary>
-/// Reads and writes the state of one optimizer kind through TorchSharp's public state objects. SGD, Adam and AdamW
-/// are supported; any other optimizer is refused with <see cref="UnsupportedStateException"/>.
+/// Reads and writes the state of a managed TorchSharp optimizer through its public state objects, found by
+/// reflection: every public field of the per-parameter <see cref="OptimizerState"/> (tensors, lists of tensors,
+/// step counters and other numbers) and every public field of the parameter group's <see cref="OptimizerOptions"/>.
+/// One mechanism covers SGD, Adam, AdamW, Adamax, NAdam, RAdam, RMSprop, Adagrad, Adadelta, ASGD, Rprop and
+/// SpotCheckpoint's <see cref="Lbfgs"/>. A state type with non-public fields is refused (they could not be restored
+/// exactly), and so is any optimizer whose state lives in native code (TorchSharp's own LBFGS).
 /// </summary>
-internal abstract class OptimizerAdapter
+internal sealed class OptimizerAdapter
 {
-    public abstract string TypeName { get; }
+    private const BindingFlags Public = BindingFlags.Instance | BindingFlags.Public;
+    private const BindingFlags Hidden = BindingFlags.Instance | BindingFlags.NonPublic;
+    private static readonly Dictionary<Type, TypeShape> Shapes = new();
 
-    public static OptimizerAdapter For(optim.Optimizer optimizer, string name) => optimizer switch
+    private OptimizerAdapter(string typeName) => TypeName = typeName;
+
+    /// <summary>The optimizer's class name, recorded in the manifest.</summary>
+    public string TypeName { get; }
+
+    public static OptimizerAdapter For(optim.Optimizer optimizer, string name)
     {
-        SGD => SgdAdapter.Instance,
-        AdamW => AdamWAdapter.Instance,
-        Adam => AdamAdapter.Instance,
-        _ => throw new UnsupportedStateException(
-            $"Optimizer '{name}' is a {optimizer.GetType().Name}; SpotCheckpoint captures SGD, Adam and AdamW exactly. " +
-            "Use one of those or save its state through AddState."),
-    };
+        if (optimizer is not OptimizerHelper helper)
+            throw new UnsupportedStateException(optimizer is LBFGS
+                ? $"Optimizer '{name}' is TorchSharp's LBFGS, whose history lives in native code that TorchSharp does not expose; " +
+                  "use SpotCheckpoint.State.Lbfgs (the same algorithm, with capturable state) instead."
+                : $"Optimizer '{name}' is a {optimizer.GetType().Name}, whose state TorchSharp does not expose; save it through AddState.");
+        foreach (var state in helper.state_dict().State) Shape(state.GetType(), name);
+        foreach (var options in helper.state_dict().Options) Shape(options.GetType(), name);
+        return new OptimizerAdapter(optimizer.GetType().Name);
+    }
 
     /// <summary>The parameter groups with their options and parameters.</summary>
     public static IReadOnlyList<ParamGroup> Groups(optim.Optimizer optimizer) =>
@@ -38,175 +52,168 @@ internal abstract class OptimizerAdapter
         return result;
     }
 
-    public abstract Dictionary<string, double> GetOptions(OptimizerOptions options);
-
-    public abstract void SetOptions(OptimizerOptions options, IReadOnlyDictionary<string, double> values, string owner);
-
-    public abstract long? GetStep(OptimizerState state);
-
-    public abstract void SetStep(OptimizerState state, long step);
-
-    /// <summary>State tensors by role; a null tensor is absent (for example before SGD's first momentum step).</summary>
-    public abstract IEnumerable<(string Role, Tensor? Tensor)> GetTensors(OptimizerState state);
-
-    public abstract void SetTensor(OptimizerState state, string role, Tensor tensor);
-
-    public abstract IReadOnlyList<string> Roles { get; }
-
-    protected static double Require(IReadOnlyDictionary<string, double> values, string key, string owner) =>
-        values.TryGetValue(key, out var v) ? v : throw new CheckpointMismatchException(owner, $"option '{key}' is missing");
-
-    protected static void Common(OptimizerOptions o, Dictionary<string, double> d)
+    /// <summary>Hyper-parameters by name: <c>lr</c>, <c>initial_lr</c> and every public option field (null is NaN).</summary>
+    public Dictionary<string, double> GetOptions(OptimizerOptions options)
     {
-        d["lr"] = o.LearningRate ?? double.NaN;
-        d["initial_lr"] = o.InitialLearningRate;
+        var d = new Dictionary<string, double>
+        {
+            ["lr"] = options.LearningRate ?? double.NaN,
+            ["initial_lr"] = options.InitialLearningRate,
+        };
+        foreach (var f in Shape(options.GetType(), TypeName).Numbers) d[f.Name] = ToDouble(f.GetValue(options));
+        return d;
     }
 
-    protected static void SetCommon(OptimizerOptions o, IReadOnlyDictionary<string, double> v, string owner)
+    /// <summary>Throws <see cref="CheckpointMismatchException"/> when <paramref name="values"/> lacks an option.</summary>
+    public void CheckOptions(OptimizerOptions options, IReadOnlyDictionary<string, double> values, string owner)
     {
-        o.LearningRate = Require(v, "lr", owner);
-        o.InitialLearningRate = Require(v, "initial_lr", owner);
-    }
-
-    private sealed class SgdAdapter : OptimizerAdapter
-    {
-        public static readonly SgdAdapter Instance = new();
-        public override string TypeName => "SGD";
-        public override IReadOnlyList<string> Roles { get; } = ["momentum_buffer"];
-
-        public override Dictionary<string, double> GetOptions(OptimizerOptions options)
+        foreach (var key in OptionKeys(options))
         {
-            var o = (SGD.Options)options;
-            var d = new Dictionary<string, double>();
-            Common(o, d);
-            d["momentum"] = o.momentum ?? 0;
-            d["dampening"] = o.dampening ?? 0;
-            d["weight_decay"] = o.weight_decay ?? 0;
-            d["nesterov"] = o.nesterov == true ? 1 : 0;
-            d["maximize"] = o.maximize == true ? 1 : 0;
-            return d;
-        }
-
-        public override void SetOptions(OptimizerOptions options, IReadOnlyDictionary<string, double> v, string owner)
-        {
-            var o = (SGD.Options)options;
-            SetCommon(o, v, owner);
-            o.momentum = Require(v, "momentum", owner);
-            o.dampening = Require(v, "dampening", owner);
-            o.weight_decay = Require(v, "weight_decay", owner);
-            o.nesterov = Require(v, "nesterov", owner) != 0;
-            o.maximize = Require(v, "maximize", owner) != 0;
-        }
-
-        public override long? GetStep(OptimizerState state) => null;
-        public override void SetStep(OptimizerState state, long step) { }
-
-        public override IEnumerable<(string Role, Tensor? Tensor)> GetTensors(OptimizerState state)
-        {
-            yield return ("momentum_buffer", ((SGD.State)state).momentum_buffer);
-        }
-
-        public override void SetTensor(OptimizerState state, string role, Tensor tensor)
-        {
-            var s = (SGD.State)state;
-            if (!ReferenceEquals(s.momentum_buffer, tensor)) s.momentum_buffer?.Dispose();
-            s.momentum_buffer = tensor;
+            if (!values.ContainsKey(key)) throw new CheckpointMismatchException(owner, $"option '{key}' is missing");
         }
     }
 
-    private abstract class AdamFamilyAdapter<TState, TOptions> : OptimizerAdapter
-        where TState : OptimizerState where TOptions : OptimizerOptions
+    public void SetOptions(OptimizerOptions options, IReadOnlyDictionary<string, double> values, string owner)
     {
-        public override IReadOnlyList<string> Roles { get; } = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+        CheckOptions(options, values, owner);
+        options.LearningRate = FromDouble<double?>(values["lr"]);
+        options.InitialLearningRate = values["initial_lr"];
+        foreach (var f in Shape(options.GetType(), owner).Numbers) f.SetValue(options, FromDouble(values[f.Name], f.FieldType));
+    }
 
-        protected abstract (double? b1, double? b2, double? eps, double? wd, bool? ams, bool? max) Read(TOptions o);
-        protected abstract void Write(TOptions o, double b1, double b2, double eps, double wd, bool ams, bool max);
-        protected abstract ref long StepOf(TState s);
-        protected abstract ref Tensor TensorOf(TState s, string role);
+    private IEnumerable<string> OptionKeys(OptimizerOptions options) =>
+        new[] { "lr", "initial_lr" }.Concat(Shape(options.GetType(), TypeName).Numbers.Select(f => f.Name));
 
-        public override Dictionary<string, double> GetOptions(OptimizerOptions options)
+    /// <summary>The <c>step</c> counter, when the state has one.</summary>
+    public long? GetStep(OptimizerState state) =>
+        Shape(state.GetType(), TypeName).Step is { } f ? (long)f.GetValue(state)! : null;
+
+    public void SetStep(OptimizerState state, long step) => Shape(state.GetType(), TypeName).Step?.SetValue(state, step);
+
+    /// <summary>Numeric state other than <c>step</c> (NAdam's mu_product, ASGD's eta and mu, LBFGS counters).</summary>
+    public Dictionary<string, double> GetScalars(OptimizerState state) =>
+        Shape(state.GetType(), TypeName).Numbers.ToDictionary(f => f.Name, f => ToDouble(f.GetValue(state)));
+
+    public void CheckScalars(OptimizerState state, IReadOnlyDictionary<string, double>? values, string owner)
+    {
+        foreach (var f in Shape(state.GetType(), owner).Numbers)
         {
-            var o = (TOptions)options;
-            var d = new Dictionary<string, double>();
-            Common(o, d);
-            var (b1, b2, eps, wd, ams, max) = Read(o);
-            d["beta1"] = b1 ?? double.NaN;
-            d["beta2"] = b2 ?? double.NaN;
-            d["eps"] = eps ?? double.NaN;
-            d["weight_decay"] = wd ?? 0;
-            d["amsgrad"] = ams == true ? 1 : 0;
-            d["maximize"] = max == true ? 1 : 0;
-            return d;
-        }
-
-        public override void SetOptions(OptimizerOptions options, IReadOnlyDictionary<string, double> v, string owner)
-        {
-            var o = (TOptions)options;
-            SetCommon(o, v, owner);
-            Write(o, Require(v, "beta1", owner), Require(v, "beta2", owner), Require(v, "eps", owner),
-                Require(v, "weight_decay", owner), Require(v, "amsgrad", owner) != 0, Require(v, "maximize", owner) != 0);
-        }
-
-        public override long? GetStep(OptimizerState state) => StepOf((TState)state);
-        public override void SetStep(OptimizerState state, long step) => StepOf((TState)state) = step;
-
-        public override IEnumerable<(string Role, Tensor? Tensor)> GetTensors(OptimizerState state)
-        {
-            var s = (TState)state;
-            foreach (var role in Roles) yield return (role, TensorOf(s, role));
-        }
-
-        public override void SetTensor(OptimizerState state, string role, Tensor tensor)
-        {
-            ref Tensor slot = ref TensorOf((TState)state, role);
-            if (!ReferenceEquals(slot, tensor)) slot?.Dispose();
-            slot = tensor;
+            if (values is null || !values.ContainsKey(f.Name)) throw new CheckpointMismatchException(owner, $"state '{f.Name}' is missing");
         }
     }
 
-    private sealed class AdamAdapter : AdamFamilyAdapter<Adam.State, Adam.Options>
+    public void SetScalars(OptimizerState state, IReadOnlyDictionary<string, double> values)
     {
-        public static readonly AdamAdapter Instance = new();
-        public override string TypeName => "Adam";
-        protected override (double?, double?, double?, double?, bool?, bool?) Read(Adam.Options o) =>
-            (o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize);
-        protected override void Write(Adam.Options o, double b1, double b2, double eps, double wd, bool ams, bool max)
+        foreach (var f in Shape(state.GetType(), TypeName).Numbers) f.SetValue(state, FromDouble(values[f.Name], f.FieldType));
+    }
+
+    /// <summary>
+    /// State tensors by role; list fields appear as <c>role.0</c>, <c>role.1</c>, …; a null tensor is absent (for
+    /// example before SGD's first momentum step).
+    /// </summary>
+    public IEnumerable<(string Role, Tensor? Tensor)> GetTensors(OptimizerState state)
+    {
+        var shape = Shape(state.GetType(), TypeName);
+        foreach (var f in shape.Tensors) yield return (f.Name, (Tensor?)f.GetValue(state));
+        foreach (var f in shape.Lists)
         {
-            o.beta1 = b1; o.beta2 = b2; o.eps = eps; o.weight_decay = wd; o.amsgrad = ams; o.maximize = max;
-        }
-        protected override ref long StepOf(Adam.State s) => ref s.step;
-        protected override ref Tensor TensorOf(Adam.State s, string role)
-        {
-            switch (role)
-            {
-                case "exp_avg": return ref s.exp_avg;
-                case "exp_avg_sq": return ref s.exp_avg_sq;
-                case "max_exp_avg_sq": return ref s.max_exp_avg_sq;
-                default: throw new ArgumentOutOfRangeException(nameof(role), role, "Unknown Adam state.");
-            }
+            var list = (IList<Tensor>?)f.GetValue(state);
+            if (list is null) continue;
+            for (int i = 0; i < list.Count; i++) yield return ($"{f.Name}.{i}", list[i]);
         }
     }
 
-    private sealed class AdamWAdapter : AdamFamilyAdapter<AdamW.State, AdamW.Options>
+    /// <summary>The single-tensor roles and the list roles of a state type.</summary>
+    public (IReadOnlyList<string> Tensors, IReadOnlyList<string> Lists) Roles(OptimizerState state)
     {
-        public static readonly AdamWAdapter Instance = new();
-        public override string TypeName => "AdamW";
-        protected override (double?, double?, double?, double?, bool?, bool?) Read(AdamW.Options o) =>
-            (o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, o.maximize);
-        protected override void Write(AdamW.Options o, double b1, double b2, double eps, double wd, bool ams, bool max)
+        var shape = Shape(state.GetType(), TypeName);
+        return (shape.Tensors.Select(f => f.Name).ToList(), shape.Lists.Select(f => f.Name).ToList());
+    }
+
+    /// <summary>Replaces a single-tensor role, disposing the tensor it held (null clears it).</summary>
+    public void SetTensor(OptimizerState state, string role, Tensor? tensor)
+    {
+        var f = Shape(state.GetType(), TypeName).Tensors.First(x => x.Name == role);
+        var old = (Tensor?)f.GetValue(state);
+        if (old is not null && !ReferenceEquals(old, tensor)) old.Dispose();
+        f.SetValue(state, tensor);
+    }
+
+    /// <summary>Replaces a list role, disposing the tensors no longer held.</summary>
+    public void SetList(OptimizerState state, string role, List<Tensor> tensors)
+    {
+        var f = Shape(state.GetType(), TypeName).Lists.First(x => x.Name == role);
+        var old = (IList<Tensor>?)f.GetValue(state);
+        if (old is not null)
         {
-            o.beta1 = b1; o.beta2 = b2; o.eps = eps; o.weight_decay = wd; o.amsgrad = ams; o.maximize = max;
+            foreach (var t in old.Where(t => !tensors.Any(n => ReferenceEquals(n, t)))) t.Dispose();
+            old.Clear();
+            foreach (var t in tensors) old.Add(t);
         }
-        protected override ref long StepOf(AdamW.State s) => ref s.step;
-        protected override ref Tensor TensorOf(AdamW.State s, string role)
+        else
         {
-            switch (role)
-            {
-                case "exp_avg": return ref s.exp_avg;
-                case "exp_avg_sq": return ref s.exp_avg_sq;
-                case "max_exp_avg_sq": return ref s.max_exp_avg_sq;
-                default: throw new ArgumentOutOfRangeException(nameof(role), role, "Unknown AdamW state.");
-            }
+            f.SetValue(state, tensors);
         }
+    }
+
+    private static double ToDouble(object? value) => value switch
+    {
+        null => double.NaN,
+        bool b => b ? 1 : 0,
+        _ => Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static T FromDouble<T>(double value) => (T)FromDouble(value, typeof(T))!;
+
+    private static object? FromDouble(double value, Type type)
+    {
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (underlying is not null && double.IsNaN(value)) return null;
+        var t = underlying ?? type;
+        if (t == typeof(double)) return value;
+        if (t == typeof(float)) return (float)value;
+        if (t == typeof(bool)) return value != 0;
+        if (t == typeof(long)) return checked((long)value);
+        return checked((int)value);
+    }
+
+    private static readonly Type[] NumberTypes = [typeof(double), typeof(float), typeof(long), typeof(int), typeof(bool)];
+
+    private static bool IsNumber(Type t) => NumberTypes.Contains(Nullable.GetUnderlyingType(t) ?? t);
+
+    private static TypeShape Shape(Type type, string owner)
+    {
+        lock (Shapes)
+        {
+            if (Shapes.TryGetValue(type, out var cached)) return cached;
+        }
+        var baseType = typeof(OptimizerState).IsAssignableFrom(type) ? typeof(OptimizerState) : typeof(OptimizerOptions);
+        // Anything not public on the concrete type (beyond the base class's own fields) would be lost on restore.
+        for (var t = type; t is not null && t != baseType; t = t.BaseType)
+        {
+            var hidden = t.GetFields(Hidden | BindingFlags.DeclaredOnly).FirstOrDefault(f => !f.Name.Contains('<'));
+            if (hidden is not null)
+                throw new UnsupportedStateException($"Optimizer '{owner}' keeps state in the non-public field {type.Name}.{hidden.Name}, which cannot be captured exactly.");
+        }
+        var fields = type.GetFields(Public).Where(f => f.DeclaringType != baseType).OrderBy(f => f.MetadataToken).ToList();
+        var shape = new TypeShape();
+        foreach (var f in fields)
+        {
+            if (f.Name == "step" && f.FieldType == typeof(long) && baseType == typeof(OptimizerState)) shape.Step = f;
+            else if (IsNumber(f.FieldType)) shape.Numbers.Add(f);
+            else if (f.FieldType == typeof(Tensor)) shape.Tensors.Add(f);
+            else if (typeof(IList<Tensor>).IsAssignableFrom(f.FieldType)) shape.Lists.Add(f);
+            else throw new UnsupportedStateException($"Optimizer '{owner}' keeps state in {type.Name}.{f.Name} of type {f.FieldType.Name}, which SpotCheckpoint cannot capture.");
+        }
+        lock (Shapes) Shapes[type] = shape;
+        return shape;
+    }
+
+    private sealed class TypeShape
+    {
+        public FieldInfo? Step;
+        public readonly List<FieldInfo> Numbers = new();
+        public readonly List<FieldInfo> Tensors = new();
+        public readonly List<FieldInfo> Lists = new();
     }
 }

@@ -27,12 +27,28 @@ internal static class SchedulerAdapter
             throw new UnsupportedStateException(
                 "This TorchSharp version's LRScheduler does not have the fields SpotCheckpoint restores; " +
                 "use the TorchSharp version this SpotCheckpoint release was built for.");
-        var typeName = scheduler.GetType().Name;
-        if (typeName is "SequentialLR" or "ChainedLR")
+        if (IsWrapper(scheduler) && InnerField(scheduler) is null)
             throw new UnsupportedStateException(
-                $"Scheduler '{name}' is a {typeName}, which wraps other schedulers; register those schedulers " +
-                "individually or use a LambdaLR that composes them.");
+                $"Scheduler '{name}' is a {scheduler.GetType().Name} whose wrapped schedulers this TorchSharp version hides; " +
+                "register those schedulers individually.");
+        foreach (var inner in Inner(scheduler)) EnsureSupported(inner, name);
     }
+
+    private static bool IsWrapper(LRScheduler scheduler) => scheduler.GetType().Name is "SequentialLR" or "ChainedLR";
+
+    // SequentialLR and ChainedLR keep the wrapped schedulers in a private '_schedulers' field (an array or a sequence).
+    private static FieldInfo? InnerField(LRScheduler scheduler) =>
+        scheduler.GetType().GetField("_schedulers", Instance) is { } f && typeof(IEnumerable<LRScheduler>).IsAssignableFrom(f.FieldType) ? f : null;
+
+    /// <summary>The schedulers a SequentialLR or ChainedLR wraps, in order; empty for others.</summary>
+    private static IReadOnlyList<LRScheduler> Inner(LRScheduler scheduler) =>
+        IsWrapper(scheduler) && InnerField(scheduler)?.GetValue(scheduler) is IEnumerable<LRScheduler> inner
+            ? inner.ToList()
+            : Array.Empty<LRScheduler>();
+
+    // ChainedLR never runs the base constructor, so its learning-rate lists are null.
+    private static List<double> Lrs(FieldInfo field, LRScheduler scheduler) =>
+        field.GetValue(scheduler) is IList<double> list ? list.ToList() : new List<double>();
 
     public static SchedulerEntry Capture(LRScheduler scheduler, string name)
     {
@@ -42,11 +58,13 @@ internal static class SchedulerAdapter
             Type = scheduler.GetType().Name,
             LastEpoch = (int)LastEpoch!.GetValue(scheduler)!,
             StepCount = (int)StepCount!.GetValue(scheduler)!,
-            LastLrs = ((IList<double>)LastLrs!.GetValue(scheduler)!).ToList(),
-            BaseLrs = ((IList<double>)BaseLrs!.GetValue(scheduler)!).ToList(),
+            LastLrs = Lrs(LastLrs!, scheduler),
+            BaseLrs = Lrs(BaseLrs!, scheduler),
         };
         foreach (var field in ExtraFields(scheduler))
             entry.Extra[field.Name] = Convert.ToDouble(field.GetValue(scheduler), System.Globalization.CultureInfo.InvariantCulture);
+        if (IsWrapper(scheduler))
+            entry.Inner = Inner(scheduler).Select((s, i) => Capture(s, $"{name}/{i}")).ToList();
         return entry;
     }
 
@@ -56,7 +74,7 @@ internal static class SchedulerAdapter
         var owner = "scheduler/" + entry.Name;
         if (entry.Type != scheduler.GetType().Name)
             throw new CheckpointMismatchException(owner, $"the checkpoint holds a {entry.Type}, the registered scheduler is a {scheduler.GetType().Name}");
-        var groups = ((IList<double>)BaseLrs!.GetValue(scheduler)!).Count;
+        var groups = Lrs(BaseLrs!, scheduler).Count;
         if (entry.LastLrs.Count != groups || entry.BaseLrs.Count != groups)
             throw new CheckpointMismatchException(owner, $"the checkpoint has {entry.LastLrs.Count} parameter group(s), the scheduler has {groups}");
         foreach (var field in ExtraFields(scheduler))
@@ -64,19 +82,27 @@ internal static class SchedulerAdapter
             if (!entry.Extra.ContainsKey(field.Name))
                 throw new CheckpointMismatchException(owner, $"field '{field.Name}' is missing");
         }
+        var inner = Inner(scheduler);
+        if (inner.Count != (entry.Inner?.Count ?? 0))
+            throw new CheckpointMismatchException(owner, $"the checkpoint holds {entry.Inner?.Count ?? 0} wrapped scheduler(s), the registered one wraps {inner.Count}");
+        for (int i = 0; i < inner.Count; i++) Check(inner[i], entry.Inner![i]);
     }
 
     public static void Restore(LRScheduler scheduler, SchedulerEntry entry)
     {
         LastEpoch!.SetValue(scheduler, entry.LastEpoch);
         StepCount!.SetValue(scheduler, entry.StepCount);
-        var last = (IList<double>)LastLrs!.GetValue(scheduler)!;
-        var bases = (IList<double>)BaseLrs!.GetValue(scheduler)!;
-        for (int i = 0; i < last.Count; i++)
+        // In place: SequentialLR shares its first scheduler's list of last learning rates.
+        if (LastLrs!.GetValue(scheduler) is IList<double> last && BaseLrs!.GetValue(scheduler) is IList<double> bases)
         {
-            last[i] = entry.LastLrs[i];
-            bases[i] = entry.BaseLrs[i];
+            for (int i = 0; i < last.Count; i++)
+            {
+                last[i] = entry.LastLrs[i];
+                bases[i] = entry.BaseLrs[i];
+            }
         }
+        var inner = Inner(scheduler);
+        for (int i = 0; i < inner.Count; i++) Restore(inner[i], entry.Inner![i]);
         foreach (var field in ExtraFields(scheduler))
         {
             var value = entry.Extra[field.Name];

@@ -27,7 +27,14 @@ internal sealed class TrainingStateRegistry
 
     public bool IsEmpty => _modules.Count == 0 && _optimizers.Count == 0 && _schedulers.Count == 0 && _userStates.Count == 0;
 
-    public void AddModule(string name, nn.Module module) { Claim(name); _modules.Add((name, module)); }
+    public void AddModule(string name, nn.Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        // Refuse a dtype checkpoints cannot hold now, naming the tensor, rather than at the first checkpoint.
+        foreach (var (key, t) in module.state_dict()) TensorDtypes.NameOf(t.dtype, $"{name}/{key}");
+        Claim(name);
+        _modules.Add((name, module));
+    }
 
     public void AddOptimizer(string name, optim.Optimizer optimizer)
     {
@@ -55,6 +62,14 @@ internal sealed class TrainingStateRegistry
         if (!_names.Add(name)) throw new ArgumentException($"'{name}' is registered already.", nameof(name));
     }
 
+    /// <summary>
+    /// Identifies the memory a tensor views: TorchSharp hands out several wrappers (different handles) for one
+    /// native tensor, for example a tied weight taken from a native Embedding, so handles cannot tell sharing apart.
+    /// Null for empty tensors, which share nothing.
+    /// </summary>
+    private static string? AliasKey(Tensor t) => t.numel() == 0 ? null :
+        $"{TensorMemory.DataPointer(t)}|{t.dtype}|{string.Join(',', t.shape)}|{string.Join(',', t.stride())}|{t.device}";
+
     /// <summary>Qualified names of every registered module parameter, by tensor handle.</summary>
     private Dictionary<IntPtr, string> ParameterNames()
     {
@@ -80,13 +95,18 @@ internal sealed class TrainingStateRegistry
     {
         var tensors = new List<(string, Tensor)>();
         var manifest = new CheckpointManifest();
+        var saved = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (moduleName, module) in _modules)
         {
             var entry = new ModuleEntry { Name = moduleName };
             foreach (var (key, t) in module.state_dict())
             {
-                tensors.Add((moduleName + "/" + key, t));
+                var qualified = moduleName + "/" + key;
                 entry.Tensors.Add(key);
+                // A tensor shared with a module registered earlier is saved once, under its first name.
+                var alias = AliasKey(t);
+                if (alias is not null && saved.TryGetValue(alias, out var first)) (entry.Shared ??= new())[key] = first;
+                else { if (alias is not null) saved[alias] = qualified; tensors.Add((qualified, t)); }
             }
             manifest.Modules.Add(entry);
         }
@@ -96,6 +116,7 @@ internal sealed class TrainingStateRegistry
         {
             var states = OptimizerAdapter.States(optimizer);
             var entry = new OptimizerEntry { Name = optName, Type = adapter.TypeName };
+            var done = new HashSet<string>(StringComparer.Ordinal);
             foreach (var group in OptimizerAdapter.Groups(optimizer))
             {
                 var g = new ParamGroupEntry { Options = adapter.GetOptions(group.Options) };
@@ -103,12 +124,13 @@ internal sealed class TrainingStateRegistry
                 {
                     var pName = NameOf(names, p, optName);
                     var state = states[p.Handle];
-                    var ps = new ParamStateEntry { Parameter = pName, Step = adapter.GetStep(state) };
+                    var scalars = adapter.GetScalars(state);
+                    var ps = new ParamStateEntry { Parameter = pName, Step = adapter.GetStep(state), Scalars = scalars.Count > 0 ? scalars : null };
                     foreach (var (role, t) in adapter.GetTensors(state))
                     {
                         if (t is null) continue;
                         var tName = $"{optName}/{role}/{pName}";
-                        tensors.Add((tName, t));
+                        if (done.Add(tName)) tensors.Add((tName, t)); // a parameter listed twice has one state
                         ps.Tensors[role] = tName;
                     }
                     g.Parameters.Add(ps);
@@ -156,6 +178,8 @@ internal sealed class TrainingStateRegistry
             return e;
         }
 
+        var planned = new HashSet<string>(StringComparer.Ordinal);
+        bool Plan(Tensor t) => AliasKey(t) is not { } alias || planned.Add(alias); // each storage is read once
         var registeredModules = _modules.Select(x => x.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var extra in m.Modules.Where(x => !registeredModules.Contains(x.Name)))
             throw new CheckpointMismatchException(extra.Name, "the checkpoint holds a module that is not registered");
@@ -166,7 +190,18 @@ internal sealed class TrainingStateRegistry
             var dict = module.state_dict();
             foreach (var key in entry.Tensors.Where(k => !dict.ContainsKey(k)))
                 throw new CheckpointMismatchException($"{moduleName}/{key}", "the checkpoint has this tensor but the module does not");
-            foreach (var (key, t) in dict) plan.Add((Expect($"{moduleName}/{key}", t), t));
+            foreach (var (key, t) in dict)
+            {
+                if (entry.Shared is { } shared && shared.TryGetValue(key, out var first))
+                {
+                    // Saved once under its first name; when this model ties it too, that copy fills both.
+                    var e = Expect(first, t);
+                    if (Plan(t)) plan.Add((e, t));
+                    continue;
+                }
+                var own = Expect($"{moduleName}/{key}", t);
+                if (Plan(t)) plan.Add((own, t));
+            }
         }
 
         RejectUnregistered(m.Optimizers.Select(x => x.Name), _optimizers.Select(x => x.Name), "an optimizer");
@@ -189,6 +224,7 @@ internal sealed class TrainingStateRegistry
                 if (groups.Count != entry.ParamGroups.Count)
                     throw new CheckpointMismatchException(optName, $"{entry.ParamGroups.Count} parameter group(s) in the checkpoint, {groups.Count} registered");
                 var states = OptimizerAdapter.States(optimizer);
+                var seenStates = new HashSet<OptimizerState>(ReferenceEqualityComparer.Instance);
                 for (int gi = 0; gi < groups.Count; gi++)
                 {
                     var group = groups[gi];
@@ -197,7 +233,7 @@ internal sealed class TrainingStateRegistry
                     if (parameters.Count != ge.Parameters.Count)
                         throw new CheckpointMismatchException($"{optName}/group{gi}", $"{ge.Parameters.Count} parameter(s) in the checkpoint, {parameters.Count} registered");
                     var options = ge.Options;
-                    adapter.SetOptions(CloneOptions(adapter, group.Options), options, optName); // validates keys only
+                    adapter.CheckOptions(group.Options, options, optName);
                     optimizerWork.Add(() => adapter.SetOptions(group.Options, options, optName));
                     for (int pi = 0; pi < parameters.Count; pi++)
                     {
@@ -207,32 +243,11 @@ internal sealed class TrainingStateRegistry
                         if (ps.Parameter != pName)
                             throw new CheckpointMismatchException($"{optName}/{pName}", $"the checkpoint has '{ps.Parameter}' at this position");
                         var state = states[p.Handle];
+                        if (!seenStates.Add(state)) continue; // a parameter listed twice shares one state
                         if (ps.Step is long step) optimizerWork.Add(() => adapter.SetStep(state, step));
-                        foreach (var (role, current) in adapter.GetTensors(state).ToList())
-                        {
-                            if (!ps.Tensors.TryGetValue(role, out var tName))
-                            {
-                                if (current is not null) optimizerWork.Add(() => adapter.SetTensor(state, role, null!));
-                                continue;
-                            }
-                            var e = Expect(tName, p);
-                            Tensor destination;
-                            if (current is not null && current.dtype == p.dtype && current.shape.SequenceEqual(p.shape) && current.is_contiguous())
-                            {
-                                destination = current;
-                            }
-                            else
-                            {
-                                using (torch.NewDisposeScope())
-                                {
-                                    destination = torch.zeros_like(p).DetachFromDisposeScope();
-                                }
-                                var allocated = destination;
-                                fresh.Add(allocated);
-                                optimizerWork.Add(() => adapter.SetTensor(state, role, allocated));
-                            }
-                            plan.Add((e, destination));
-                        }
+                        adapter.CheckScalars(state, ps.Scalars, $"{optName}/{pName}");
+                        if (ps.Scalars is { } scalars) optimizerWork.Add(() => adapter.SetScalars(state, scalars));
+                        PlanOptimizerTensors(adapter, state, p, ps, byName, plan, fresh, optimizerWork);
                     }
                 }
             }
@@ -298,13 +313,73 @@ internal sealed class TrainingStateRegistry
         }
     }
 
-    private static OptimizerOptions CloneOptions(OptimizerAdapter adapter, OptimizerOptions options) =>
-        adapter.TypeName switch
+    /// <summary>
+    /// Plans reading one parameter's optimizer tensors: into the state's own tensor when it has the saved shape and
+    /// dtype, otherwise into a new tensor that replaces it once every byte has been read.
+    /// </summary>
+    private static void PlanOptimizerTensors(OptimizerAdapter adapter, OptimizerState state, Parameter p, ParamStateEntry ps,
+        Dictionary<string, TensorEntry> byName, List<(TensorEntry, Tensor)> plan, List<Tensor> fresh, List<Action> work)
+    {
+        var current = adapter.GetTensors(state).ToDictionary(x => x.Role, x => x.Tensor, StringComparer.Ordinal);
+        var (singles, lists) = adapter.Roles(state);
+        foreach (var role in ps.Tensors.Keys)
         {
-            "SGD" => new SGD.Options(),
-            "Adam" => new Adam.Options(),
-            _ => new AdamW.Options(),
-        };
+            var listRole = role.Contains('.') ? role[..role.LastIndexOf('.')] : null;
+            if (!singles.Contains(role) && (listRole is null || !lists.Contains(listRole)))
+                throw new CheckpointMismatchException(ps.Tensors[role], $"the {adapter.TypeName} state has no '{role}'");
+        }
+
+        Tensor Destination(string role, Tensor? existing, bool parameterShaped)
+        {
+            var tName = ps.Tensors[role];
+            if (!byName.TryGetValue(tName, out var e)) throw new CheckpointMismatchException(tName, "the checkpoint has no such tensor");
+            var dtype = TensorDtypes.NameOf(p.dtype, tName);
+            if (e.Dtype != dtype) throw new CheckpointMismatchException(tName, $"dtype {e.Dtype} in the checkpoint, {dtype} registered");
+            if (parameterShaped && existing is null && !e.Shape.SequenceEqual(p.shape))
+                throw new CheckpointMismatchException(tName, $"shape [{string.Join(", ", e.Shape)}] in the checkpoint, [{string.Join(", ", p.shape)}] registered");
+            if (existing is not null && existing.dtype == p.dtype && existing.shape.SequenceEqual(e.Shape) && existing.is_contiguous())
+            {
+                plan.Add((e, existing));
+                return existing;
+            }
+            if (existing is not null && !existing.shape.SequenceEqual(e.Shape) && parameterShaped)
+                throw new CheckpointMismatchException(tName, $"shape [{string.Join(", ", e.Shape)}] in the checkpoint, [{string.Join(", ", existing.shape)}] registered");
+            Tensor allocated;
+            using (torch.NewDisposeScope())
+            {
+                allocated = torch.zeros(e.Shape, p.dtype, p.device).DetachFromDisposeScope();
+            }
+            fresh.Add(allocated);
+            plan.Add((e, allocated));
+            return allocated;
+        }
+
+        foreach (var role in singles)
+        {
+            current.TryGetValue(role, out var existing);
+            if (!ps.Tensors.ContainsKey(role))
+            {
+                if (existing is not null) work.Add(() => adapter.SetTensor(state, role, null));
+                continue;
+            }
+            // Per-parameter optimizers keep parameter-shaped state; Lbfgs keeps flat vectors it always allocates.
+            var destination = Destination(role, existing, parameterShaped: adapter.TypeName != nameof(Lbfgs));
+            if (!ReferenceEquals(destination, existing)) work.Add(() => adapter.SetTensor(state, role, destination));
+        }
+        foreach (var listRole in lists)
+        {
+            var saved = ps.Tensors.Keys.Where(k => k.StartsWith(listRole + ".", StringComparison.Ordinal)).ToList();
+            var items = new List<Tensor>();
+            for (int i = 0; i < saved.Count; i++)
+            {
+                var role = $"{listRole}.{i}";
+                if (!ps.Tensors.ContainsKey(role)) throw new CheckpointMismatchException($"{listRole}/{ps.Parameter}", $"the list has no element {i}");
+                current.TryGetValue(role, out var existing);
+                items.Add(Destination(role, existing, parameterShaped: false));
+            }
+            work.Add(() => adapter.SetList(state, listRole, items));
+        }
+    }
 
     private static async Task ReadIntoAsync(CheckpointReader reader, TensorEntry entry, Tensor destination, CancellationToken cancellationToken)
     {
