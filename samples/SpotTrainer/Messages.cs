@@ -1,3 +1,4 @@
+using SpotCheckpoint.Storage;
 using SpotCheckpoint;
 using SpotCheckpoint.Cli;
 
@@ -12,7 +13,7 @@ internal static class Messages
         var message = ex.Message.Split('\n')[0].TrimEnd();
         int parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
         if (parameter >= 0) message = message[..parameter];
-        return Redaction.Redact(message);
+        return LocationRedaction.Redact(message);
     }
 
     /// <summary>
@@ -27,7 +28,7 @@ internal static class Messages
         }
         catch (ArgumentException ex) when (ex is not ArgumentOutOfRangeException)
         {
-            throw new UsageException($"--checkpoint-uri '{Redaction.Redact(options.CheckpointUri)}': {OneLine(ex)}");
+            throw new UsageException($"--checkpoint-uri '{LocationRedaction.Redact(options.CheckpointUri)}': {OneLine(ex)}");
         }
     }
 }

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Storage;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -139,7 +140,7 @@ static async Task<int> RunAsync(TrainerOptions options)
     {
         if (!emergency.Committed)
         {
-            Console.Error.WriteLine($"error: preempted at step {step}, and the emergency checkpoint failed: {Redaction.Redact(emergency.Error?.Message?.Split('\n')[0])}");
+            Console.Error.WriteLine($"error: preempted at step {step}, and the emergency checkpoint failed: {LocationRedaction.Redact(emergency.Error?.Message?.Split('\n')[0])}");
             return 1;
         }
         log.LogWarning("Preempted ({Provider} {Action}) at step {Step}: checkpoint of step {Committed} committed {Ms:F0} ms after the notice; run the same command again to resume",
@@ -159,7 +160,7 @@ static async Task<int> RunAsync(TrainerOptions options)
         step, clock.Elapsed.TotalSeconds, stats.Committed, stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds);
     if (stats.Failed > 0) log.LogWarning("{Failed} checkpoint(s) failed; see the errors above", stats.Failed);
     if (stats.Failed > 0 && stats.Committed == 0)
-        Console.Error.WriteLine($"error: no checkpoint could be committed to {Redaction.Redact(options.CheckpointUri)}: {Redaction.Redact(stats.LastError?.Message?.Split('\n')[0])}");
+        Console.Error.WriteLine($"error: no checkpoint could be committed to {LocationRedaction.Redact(options.CheckpointUri)}: {LocationRedaction.Redact(stats.LastError?.Message?.Split('\n')[0])}");
     log.LogInformation("{Metrics}", metricsSummary);
     if (adaptive is not null)
     {

@@ -1,3 +1,4 @@
+using SpotCheckpoint.Storage;
 using System.CommandLine;
 using System.CommandLine.Help;
 using SpotCheckpoint.Cli.Commands;
@@ -55,7 +56,7 @@ internal static class CliApp
     /// <summary>Parse errors: one line each and where to find the usage; exit code 2 as docs/cli.md promises.</summary>
     private static int UsageErrors(ParseResult parse, TextWriter error)
     {
-        foreach (var problem in parse.Errors) error.WriteLine($"error: {Redaction.Redact(problem.Message)}");
+        foreach (var problem in parse.Errors) error.WriteLine($"error: {LocationRedaction.Redact(problem.Message)}");
         var command = string.Join(' ', parse.CommandResult.Command.Parents.OfType<Command>().Reverse().Select(c => c.Name)
             .Append(parse.CommandResult.Command.Name));
         error.WriteLine($"Run '{command} --help' for usage.");

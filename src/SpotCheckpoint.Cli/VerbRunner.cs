@@ -1,3 +1,4 @@
+using SpotCheckpoint.Storage;
 using System.CommandLine;
 
 namespace SpotCheckpoint.Cli;
@@ -23,12 +24,12 @@ internal static class VerbRunner
             }
             catch (ArgumentException ex)
             {
-                await error.WriteLineAsync($"error: {Redaction.Redact(FirstLine(ex))}").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: {LocationRedaction.Redact(FirstLine(ex))}").ConfigureAwait(false);
                 return CliApp.UsageError;
             }
             catch (CheckpointCorruptException ex)
             {
-                await error.WriteLineAsync($"corrupt: {Redaction.Redact(ex.Message)}").ConfigureAwait(false);
+                await error.WriteLineAsync($"corrupt: {LocationRedaction.Redact(ex.Message)}").ConfigureAwait(false);
                 return CliApp.Corrupt;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -38,7 +39,7 @@ internal static class VerbRunner
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                await error.WriteLineAsync($"error: {Redaction.Redact(ex.Message.Split('\n')[0].TrimEnd())}").ConfigureAwait(false);
+                await error.WriteLineAsync($"error: {LocationRedaction.Redact(ex.Message.Split('\n')[0].TrimEnd())}").ConfigureAwait(false);
                 return CliApp.Failure;
             }
         });

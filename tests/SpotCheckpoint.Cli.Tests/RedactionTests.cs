@@ -1,3 +1,4 @@
+using SpotCheckpoint.Storage;
 namespace SpotCheckpoint.Cli.Tests;
 
 /// <summary>Secrets that users paste into locations, with real-looking values, never come back out of a message.</summary>
@@ -8,7 +9,7 @@ public sealed class RedactionTests
     private const string AwsSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
     [TestCase("error: cannot reach https://acct.blob.core.windows.net/ckpt/run?sv=2024-08-04&ss=b&srt=co&sp=rwdlac&se=2026-12-31&sig=" + Sig + " (timeout)",
-        "https://acct.blob.core.windows.net/ckpt/run?***", Sig)]
+        "https://acct.blob.core.windows.net/ckpt/run?sv=***&ss=***&srt=***&sp=***&se=***&sig=***", Sig)]
     [TestCase("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + AccountKey + ";EndpointSuffix=core.windows.net",
         "AccountName=acct;AccountKey=***;EndpointSuffix=core.windows.net", AccountKey)]
     [TestCase("BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2024-08-04&sig=" + Sig,
@@ -18,7 +19,7 @@ public sealed class RedactionTests
     [TestCase("the token sv=2024-08-04&sig=" + Sig + " was refused", "sig=***", Sig)]
     public void A_secret_is_replaced_and_the_location_stays_recognisable(string text, string expected, string secret)
     {
-        var redacted = Redaction.Redact(text);
+        var redacted = LocationRedaction.Redact(text);
         Assert.That(redacted, Does.Not.Contain(secret));
         Assert.That(redacted, Does.Contain(expected));
     }
@@ -26,5 +27,5 @@ public sealed class RedactionTests
     [TestCase("./checkpoints/demo")]
     [TestCase("s3://bucket/team/demo")]
     [TestCase("error: Run 'demo' has no committed checkpoint in file:///data/ckpt/.")]
-    public void Text_without_secrets_is_unchanged(string text) => Assert.That(Redaction.Redact(text), Is.EqualTo(text));
+    public void Text_without_secrets_is_unchanged(string text) => Assert.That(LocationRedaction.Redact(text), Is.EqualTo(text));
 }

@@ -44,9 +44,9 @@ internal sealed class S3Side
         if (endpoint is null && profile is null && region is null)
             return mustExist ? StoreOpener.OpenExisting(location, shownAs) : StoreOpener.Open(location);
         if (!location.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"--{_side}-endpoint, --{_side}-profile and --{_side}-region apply to s3:// locations; '{Redaction.Redact(shownAs)}' is not one.");
+            throw new ArgumentException($"--{_side}-endpoint, --{_side}-profile and --{_side}-region apply to s3:// locations; '{LocationRedaction.Redact(shownAs)}' is not one.");
         if (endpoint is not null && !(Uri.TryCreate(endpoint, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
-            throw new ArgumentException($"--{_side}-endpoint needs an http:// or https:// URL, not '{Redaction.Redact(endpoint)}'.");
+            throw new ArgumentException($"--{_side}-endpoint needs an http:// or https:// URL, not '{LocationRedaction.Redact(endpoint)}'.");
 
         var options = S3StoreOptions.FromUri(new Uri(location));
         var (request, response) = profile is not null ? ApplyProfile(options, profile) : (null, null);
