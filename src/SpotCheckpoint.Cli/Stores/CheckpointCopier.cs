@@ -82,7 +82,7 @@ internal sealed class CheckpointCopier(ICheckpointStore source, ICheckpointStore
     {
         if (await source.GetLengthAsync(key, cancellationToken).ConfigureAwait(false) is null) return false;
         var content = await ReadAllAsync(source, key, cancellationToken).ConfigureAwait(false);
-        await using var writer = await destination.OpenWriteAsync(key, cancellationToken).ConfigureAwait(false);
+        await using var writer = await destination.OpenWriteAsync(key, content.Length, cancellationToken).ConfigureAwait(false);
         await writer.WriteAsync(content, cancellationToken).ConfigureAwait(false);
         await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         return true;
@@ -100,7 +100,8 @@ internal sealed class CheckpointCopier(ICheckpointStore source, ICheckpointStore
         var buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
         try
         {
-            await using var writer = await destination.OpenWriteAsync(key, cancellationToken).ConfigureAwait(false);
+            // The length is known: object stores plan their part size from it (or refuse before a byte is sent).
+            await using var writer = await destination.OpenWriteAsync(key, shard.Bytes, cancellationToken).ConfigureAwait(false);
             for (long position = 0; position < shard.Bytes;)
             {
                 int want = (int)Math.Min(ChunkBytes, shard.Bytes - position);
