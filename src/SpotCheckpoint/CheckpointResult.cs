@@ -34,6 +34,11 @@ public sealed record CheckpointerStatistics
     public long Failed { get; init; }
     /// <summary>Stall of the most recent snapshot.</summary>
     public TimeSpan LastStall { get; init; }
+    /// <summary>
+    /// How long the GPU's default stream waited for the device-to-host copies of the most recent committed
+    /// checkpoint that measured it (CUDA state only); null while none has.
+    /// </summary>
+    public TimeSpan? LastDeviceStall { get; init; }
     /// <summary>Persist time of the most recent committed checkpoint.</summary>
     public TimeSpan LastPersistDuration { get; init; }
     /// <summary>Bytes of the most recent committed checkpoint.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using SpotCheckpoint.Diagnostics;
+using SpotCheckpoint.Format;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Staging;
 
@@ -96,7 +97,7 @@ public sealed partial class Checkpointer
                 plan = $"step {newestInFlight!.Step} did not finish in time; superseded by step {step}";
                 slot = _pool.Reserve(Timeout.InfiniteTimeSpan, CancellationToken.None)!;
             }
-            persist = Snapshot(slot, step);
+            persist = Snapshot(slot, step, CheckpointReason.Emergency);
             snapshotTaken = true;
         }
         NoticeLog.EmergencyPlanned(_logger, step, left.TotalSeconds,

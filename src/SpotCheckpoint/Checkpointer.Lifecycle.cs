@@ -4,7 +4,7 @@ using SpotCheckpoint.Storage;
 
 namespace SpotCheckpoint;
 
-// Start (location probe, notice sources), notices feeding the policy, and a bounded shutdown.
+// Start (location probe, notice sources), notices feeding the policy, the optimizer-step hook, and a bounded shutdown.
 public sealed partial class Checkpointer
 {
     private readonly SemaphoreSlim _startGate = new(1, 1);
@@ -49,9 +49,19 @@ public sealed partial class Checkpointer
                 break;
             case NoticeKind.Termination:
                 _options.Policy.RecordInterruption();
+                // A long notice leaves training running until its emergency checkpoint is due: meanwhile the
+                // schedule tightens as for a risk signal, so less is at stake if the machine goes early.
+                if (_notices.EmergencyStartsAt > _time.GetUtcNow()) _options.Policy.RaiseRisk();
                 break;
         }
     }
+
+    /// <summary>
+    /// With <see cref="CheckpointerOptions.CudaStagingMode"/> = <see cref="Staging.Cuda.CudaStagingMode.FenceOptimizerStep"/>,
+    /// call before every <c>optimizer.step()</c>: the GPU waits there (not earlier) for a snapshot's copy still
+    /// reading parameters or optimizer state. Does nothing in the other modes and for CPU state.
+    /// </summary>
+    public void BeforeOptimizerStep() => _snapshots.BeforeOptimizerStep();
 
     /// <summary>
     /// Waits for background persists and retention to finish, up to <see cref="CheckpointerOptions.DisposeTimeout"/>;

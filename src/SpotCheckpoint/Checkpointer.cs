@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SpotCheckpoint.Diagnostics;
+using SpotCheckpoint.Format;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Persist;
 using SpotCheckpoint.Resume;
@@ -43,6 +44,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
     private readonly PersistPipeline _persist;
     private readonly RunTimeline _timeline = new();
     private readonly CudaReseeder _reseeder;
+    private readonly RunHistoryRecorder _history;
 
     private long _step;
     private long _lastCheckpointStep = -1;
@@ -71,10 +73,12 @@ public sealed partial class Checkpointer : IAsyncDisposable
         _registry.CaptureCpuRng = _options.CaptureCpuRng;
         _registry.CudaSeed = _options.CudaSeed;
         _reseeder = new CudaReseeder(_options.CudaSeed);
-        _snapshots = new SnapshotTaker(_registry, _pool, _options.MaxShardBytes);
-        _persist = new PersistPipeline(_store, _options, _logger, _time, _pool, _timeline);
-        _lastCheckpointTimestamp = _time.GetTimestamp();
+        _snapshots = new SnapshotTaker(_registry, _pool, _options.MaxShardBytes, _options.CudaStagingMode);
         _notices = new NoticeHub(_options.Notices, _logger, _time);
+        _history = new RunHistoryRecorder(_options.Cost, _notices, _time);
+        _persist = new PersistPipeline(_store, _options, _logger, _time, _pool, _timeline, _history);
+        _lastCheckpointTimestamp = _time.GetTimestamp();
+        _notices.CheckpointDurationEstimate = EstimateCheckpointDuration; // a long notice's emergency starts this early
         _notices.NoticeReceived += OnNoticeReceived;
     }
 
@@ -131,7 +135,12 @@ public sealed partial class Checkpointer : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         await StartAsync(cancellationToken).ConfigureAwait(false);
         var coordinator = new ResumeCoordinator(_store, RunId, _registry, _timeline, _logger);
-        var (result, _) = await coordinator.ResumeAsync(step, cancellationToken).ConfigureAwait(false);
+        var (result, manifest) = await coordinator.ResumeAsync(step, cancellationToken).ConfigureAwait(false);
+        if (manifest is not null)
+        {
+            _history.Resumed(manifest);
+            _notices.MarkHandled(manifest.HandledNotices ?? []); // a notice standing since before the restart is not acted on again
+        }
         Volatile.Write(ref _step, result.Step);
         Epoch = result.Epoch;
         _lastCheckpointStep = result.Resumed ? result.Step : -1;
@@ -173,16 +182,28 @@ public sealed partial class Checkpointer : IAsyncDisposable
 
     /// <summary>
     /// Takes a checkpoint of the current state now and waits until it is committed. If a checkpoint of the current
-    /// step is already committed or in flight, waits for that one instead of writing another.
+    /// step is already committed or in flight, waits for that one instead of writing another (returning null when it
+    /// was already committed).
     /// </summary>
-    public async Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default)
+    public Task<CheckpointResult?> CheckpointAsync(CancellationToken cancellationToken = default) =>
+        TakeCheckpointAsync(CheckpointReason.Manual, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="CheckpointAsync"/>, for the last checkpoint of a finished run: the run's history records it as
+    /// <see cref="CheckpointReason.Final"/>, which tells a report the run completed. A checkpoint of the current step
+    /// already committed or in flight keeps the reason it was taken with.
+    /// </summary>
+    public Task<CheckpointResult?> CheckpointFinalAsync(CancellationToken cancellationToken = default) =>
+        TakeCheckpointAsync(CheckpointReason.Final, cancellationToken);
+
+    private async Task<CheckpointResult?> TakeCheckpointAsync(CheckpointReason reason, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         await StartAsync(cancellationToken).ConfigureAwait(false);
         long step = CurrentStep;
         var existing = _pool.FindStep(step);
         if (existing is null && _timeline.NewestCommitted == step) return null;
-        existing ??= Snapshot(_pool.Reserve(Timeout.InfiniteTimeSpan, cancellationToken)!, step);
+        existing ??= Snapshot(_pool.Reserve(Timeout.InfiniteTimeSpan, cancellationToken)!, step, reason);
         var outcome = await existing.WaitAsync(cancellationToken).ConfigureAwait(false);
         if (outcome.Error is not null)
             throw outcome.Error as CheckpointException ?? new CheckpointStoreException($"Checkpoint at step {step} failed: {outcome.Error.Message}", outcome.Error);
@@ -203,12 +224,15 @@ public sealed partial class Checkpointer : IAsyncDisposable
     /// </summary>
     public string ComputeStateSha256() => StateHasher.Compute(_registry);
 
-    private Task<PersistOutcome> Snapshot(StagingSlot slot, long step)
+    /// <summary>On the training thread: stages the state (with the notices handled so far) and starts its persist.</summary>
+    private Task<PersistOutcome> Snapshot(StagingSlot slot, long step, CheckpointReason reason = CheckpointReason.Periodic)
     {
         StagedSnapshot snapshot;
         try
         {
-            snapshot = _snapshots.Take(slot, RunId, step, Epoch, _time.GetUtcNow());
+            snapshot = _snapshots.Take(slot, RunId, step, Epoch, _time.GetUtcNow()) with { Reason = reason };
+            var handled = _notices.HandledNoticeIds;
+            if (handled.Count > 0) snapshot.Manifest.HandledNotices = handled.ToList();
         }
         catch
         {

@@ -55,6 +55,14 @@ public sealed class CheckpointerOptions
     public long? CudaSeed { get; set; }
 
     /// <summary>
+    /// How a snapshot of CUDA tensors keeps training from changing them before the device-to-host copy has read
+    /// them (default <see cref="Staging.Cuda.CudaStagingMode.FenceDefaultStream"/>). With
+    /// <see cref="Staging.Cuda.CudaStagingMode.FenceOptimizerStep"/> call <see cref="Checkpointer.BeforeOptimizerStep"/>
+    /// before every <c>optimizer.step()</c>. Ignored for CPU state.
+    /// </summary>
+    public Staging.Cuda.CudaStagingMode CudaStagingMode { get; set; } = Staging.Cuda.CudaStagingMode.FenceDefaultStream;
+
+    /// <summary>
     /// Uncommitted leftovers (from crashed writers) older than this are deleted by retention. Must be positive (a zero
     /// age would abort uploads still running); default 1 hour. No clean-up runs while a step of this run is in flight.
     /// </summary>
@@ -115,6 +123,7 @@ public sealed class CheckpointerOptions
     {
         Storage.StoreKeys.ValidateRunId(RunId);
         if (Policy is null) throw new ArgumentException("Policy is required.", nameof(Policy));
+        if (!Enum.IsDefined(CudaStagingMode)) throw new ArgumentOutOfRangeException(nameof(CudaStagingMode), CudaStagingMode, "CudaStagingMode is not a known mode.");
         if (KeepLast < 1) throw new ArgumentOutOfRangeException(nameof(KeepLast), KeepLast, "KeepLast must be at least 1.");
         if (MaxShardBytes < 1 << 20) throw new ArgumentOutOfRangeException(nameof(MaxShardBytes), MaxShardBytes, "MaxShardBytes must be at least 1 MiB.");
         if (StagingBuffers is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(StagingBuffers), StagingBuffers, "StagingBuffers must be 1 to 4.");

@@ -18,6 +18,7 @@ public sealed class SpotCheckpointMetrics : IDisposable
     public const string MeterName = "SpotCheckpoint";
 
     private readonly Histogram<double> _stall;
+    private readonly Histogram<double> _deviceStall;
     private readonly Histogram<double> _persist;
     private readonly Histogram<double> _throughput;
     private readonly Counter<long> _bytes;
@@ -43,6 +44,8 @@ public sealed class SpotCheckpointMetrics : IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _stall = Meter.CreateHistogram<double>("spotcheckpoint.checkpoint.stall.duration", "s",
             "How long training was blocked while a snapshot was copied into staging buffers.");
+        _deviceStall = Meter.CreateHistogram<double>("spotcheckpoint.checkpoint.device_stall.duration", "s",
+            "How long the GPU's default stream waited for a snapshot's device-to-host copies (CUDA state only).");
         _persist = Meter.CreateHistogram<double>("spotcheckpoint.checkpoint.persist.duration", "s",
             "From the end of a snapshot to its committed manifest.");
         _throughput = Meter.CreateHistogram<double>("spotcheckpoint.checkpoint.persist.throughput", "By/s",
@@ -131,6 +134,9 @@ public sealed class SpotCheckpointMetrics : IDisposable
         _stall.Record(stall.TotalSeconds);
         AddWaste(stall);
     }
+
+    // Not added to the waste: the host stall, already counted, overlaps it.
+    internal void RecordDeviceStall(TimeSpan deviceStall) => _deviceStall.Record(deviceStall.TotalSeconds);
 
     internal void RecordCommitted(TimeSpan persist, long bytes)
     {

@@ -61,6 +61,13 @@ public sealed class CheckpointManifest
 
     /// <summary>The run's history up to this checkpoint, for reports (see <see cref="CheckpointHistory"/>); null in older manifests.</summary>
     public CheckpointHistory? History { get; set; }
+
+    /// <summary>
+    /// Ids of the termination notices the run had handled when this checkpoint was taken
+    /// (<see cref="Notices.NoticeHub.HandledNoticeIds"/>): a run resumed from it does not act again on a notice
+    /// still standing from before the restart. Null when there were none, and in older manifests.
+    /// </summary>
+    public List<string>? HandledNotices { get; set; }
 }
 
 /// <summary>One safetensors shard file.</summary>

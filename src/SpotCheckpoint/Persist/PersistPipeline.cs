@@ -5,6 +5,7 @@ using SpotCheckpoint.Diagnostics;
 using SpotCheckpoint.Format;
 using SpotCheckpoint.Resume;
 using SpotCheckpoint.Retention;
+using SpotCheckpoint.Scheduling;
 using SpotCheckpoint.Staging;
 using SpotCheckpoint.Storage;
 
@@ -24,12 +25,13 @@ internal sealed class PersistPipeline
     private readonly StagingSlotPool _pool;
     private readonly RunTimeline _timeline;
     private readonly SpotCheckpointMetrics _metrics;
-    private readonly CheckpointCommitter _committer;
+    private readonly RunHistoryRecorder _history;
     private readonly object _gate = new();
     private CheckpointerStatistics _stats = new();
     private int _consecutiveFailures;
 
-    public PersistPipeline(ICheckpointStore store, CheckpointerOptions options, ILogger logger, TimeProvider time, StagingSlotPool pool, RunTimeline timeline)
+    public PersistPipeline(ICheckpointStore store, CheckpointerOptions options, ILogger logger, TimeProvider time, StagingSlotPool pool, RunTimeline timeline,
+        RunHistoryRecorder history)
     {
         _store = store;
         _options = options;
@@ -38,7 +40,7 @@ internal sealed class PersistPipeline
         _pool = pool;
         _timeline = timeline;
         _metrics = options.Metrics ?? SpotCheckpointMetrics.Shared;
-        _committer = new CheckpointCommitter(store, timeline.IsAbandoned);
+        _history = history;
         Retention = new RetentionRunner(store, options.RunId, options.KeepLast, options.IncompleteUploadMaxAge,
             () => timeline.Scope(pool.InFlightSteps()), logger, timeline.Forget);
     }
@@ -86,17 +88,37 @@ internal sealed class PersistPipeline
         try
         {
             // The device-to-host copies must have landed before the staged bytes are read (and before the arena is reused).
-            foreach (var copy in snapshot.Copies) await copy.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            TimeSpan? deviceStall = null;
+            foreach (var copy in snapshot.Copies)
+            {
+                await copy.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                // Null until measured (with FenceOptimizerStep, until the next optimizer step placed its fence).
+                if (copy.DeviceStall is { } s && (deviceStall is null || s > deviceStall)) deviceStall = s;
+            }
             var shards = await CheckpointWriter.WriteShardsAsync(_store, manifest, snapshot.Arena, cancellationToken).ConfigureAwait(false);
-            long bytes = await _committer.CommitAsync(manifest, shards, cancellationToken).ConfigureAwait(false);
+            // The history is stamped at the one place the manifest is finalised, when duration and size are known.
+            var committer = new CheckpointCommitter(_store, _timeline.IsAbandoned)
+            {
+                Finalizing = m => _history.Stamp(m, snapshot.Reason, snapshot.Stall, deviceStall, Stopwatch.GetElapsedTime(started), shards.Bytes),
+            };
+            long bytes = await committer.CommitAsync(manifest, shards, cancellationToken).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
+            _history.Committed(manifest);
             _timeline.Committed(manifest.Step);
             _pool.MarkCommitted(manifest.Step);
-            lock (_gate) _stats = _stats with { Committed = _stats.Committed + 1, LastPersistDuration = persist, LastBytes = bytes };
+            lock (_gate)
+            {
+                _stats = _stats with
+                {
+                    Committed = _stats.Committed + 1, LastPersistDuration = persist, LastBytes = bytes,
+                    LastDeviceStall = deviceStall ?? _stats.LastDeviceStall,
+                };
+            }
             Volatile.Write(ref _consecutiveFailures, 0);
             Log.Committed(_logger, _options.RunId, manifest.Step, bytes, snapshot.Stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
             _metrics.RecordCommitted(persist, bytes);
-            _options.Policy.OnCheckpointCommitted(snapshot.Stall, persist, bytes);
+            if (deviceStall is { } measured) _metrics.RecordDeviceStall(measured);
+            _options.Policy.OnCheckpointCommitted(new CheckpointCommitCost(snapshot.Stall, persist, bytes) { DeviceStall = deviceStall ?? TimeSpan.Zero });
             var result = new CheckpointResult(_options.RunId, manifest.Step, bytes, snapshot.Stall, persist);
             if (_options.OnCommitted is { } callback) await InvokeAsync(() => callback(new CheckpointCommittedArguments(result)), "OnCommitted").ConfigureAwait(false);
             Retention.Schedule();

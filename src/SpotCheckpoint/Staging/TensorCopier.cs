@@ -18,13 +18,17 @@ internal static unsafe class TensorCopier
     /// <summary>
     /// Stages <paramref name="tensors"/> into <paramref name="arena"/>. CPU bytes are in place on return; CUDA bytes
     /// once every returned handle has completed: wait on them before reading or reusing the arena.
+    /// <paramref name="changesInForward"/>, parallel to <paramref name="tensors"/>, marks those the forward pass
+    /// changes in place (module buffers), which <see cref="CudaStagingMode.FenceOptimizerStep"/> clones first.
     /// </summary>
-    public static IReadOnlyList<CudaCopyHandle> CopyAll(IReadOnlyList<Tensor> tensors, StagingArena arena, CudaStagingCopierPool? cuda = null)
+    public static IReadOnlyList<CudaCopyHandle> CopyAll(IReadOnlyList<Tensor> tensors, StagingArena arena, CudaStagingCopierPool? cuda = null,
+        IReadOnlyList<bool>? changesInForward = null)
     {
         var layout = arena.Layout;
         var sources = new IntPtr[tensors.Count];
         var temporaries = new List<Tensor>();
         var deviceCopies = new SortedDictionary<int, List<DeviceToHostCopy>>();
+        var deviceTemporaries = new SortedDictionary<int, List<IDisposable>>();
         var handles = new List<CudaCopyHandle>();
         try
         {
@@ -36,14 +40,23 @@ internal static unsafe class TensorCopier
                 var buffer = arena.Buffers[staged.Shard];
                 if (cuda is not null && t.device_type == DeviceType.CUDA && buffer is PinnedHostBuffer)
                 {
+                    if (!deviceCopies.TryGetValue(t.device_index, out var list))
+                    {
+                        deviceCopies[t.device_index] = list = new List<DeviceToHostCopy>();
+                        deviceTemporaries[t.device_index] = new List<IDisposable>();
+                    }
                     if (!t.is_contiguous())
                     {
-                        var dense = t.detach().contiguous(); // on the device, queued on the default stream
-                        temporaries.Add(dense);
+                        // On the device, queued on the default stream; the copier keeps it alive until the copy has read
+                        // it, so it must outlive the caller's dispose scope.
+                        var dense = t.detach().contiguous().DetachFromDisposeScope();
+                        deviceTemporaries[t.device_index].Add(dense);
                         t = dense;
                     }
-                    if (!deviceCopies.TryGetValue(t.device_index, out var list)) deviceCopies[t.device_index] = list = new List<DeviceToHostCopy>();
-                    list.Add(new DeviceToHostCopy(TensorMemory.DataPointer(t), staged.Bytes, (IntPtr)(buffer.Pointer + staged.DataOffset)));
+                    list.Add(new DeviceToHostCopy(TensorMemory.DataPointer(t), staged.Bytes, (IntPtr)(buffer.Pointer + staged.DataOffset))
+                    {
+                        ChangesInForward = changesInForward?[i] == true,
+                    });
                     continue; // sources[i] stays zero: no CPU copy
                 }
                 if (t.device_type != DeviceType.CPU || !t.is_contiguous())
@@ -56,7 +69,13 @@ internal static unsafe class TensorCopier
             }
 
             // Device-to-host copies first: training only waits for the enqueue, and the DMA overlaps the CPU copies.
-            foreach (var (device, copies) in deviceCopies) handles.Add(cuda!.For(device).Enqueue(copies));
+            foreach (var (device, copies) in deviceCopies)
+            {
+                var copier = cuda!.For(device);
+                var keepAlive = deviceTemporaries[device];
+                deviceTemporaries.Remove(device); // owned by the copier from here (it disposes them once the copies are done)
+                handles.Add(copier.Enqueue(copies, keepAlive));
+            }
 
             var chunks = new List<(int Index, long Offset, long Length)>();
             for (int i = 0; i < tensors.Count; i++)
@@ -98,9 +117,9 @@ internal static unsafe class TensorCopier
         }
         finally
         {
-            // Safe for device temporaries too: the copier makes the default stream wait for the copies, so the
-            // caching allocator cannot hand these blocks to a kernel that runs before they are read.
             foreach (var t in temporaries) t.Dispose();
+            // Device temporaries never handed to a copier (a failure before the enqueue).
+            foreach (var list in deviceTemporaries.Values) foreach (var t in list) t.Dispose();
         }
     }
 }

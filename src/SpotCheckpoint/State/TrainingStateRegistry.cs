@@ -81,6 +81,17 @@ internal sealed class TrainingStateRegistry
         return names;
     }
 
+    /// <summary>Qualified names of every registered module buffer (tensors the forward pass may change in place).</summary>
+    public HashSet<string> BufferNames()
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (moduleName, module) in _modules)
+        {
+            foreach (var (name, _) in module.named_buffers()) names.Add(moduleName + "/" + name);
+        }
+        return names;
+    }
+
     private string NameOf(Dictionary<IntPtr, string> names, Parameter p, string optimizer) =>
         names.TryGetValue(p.Handle, out var n)
             ? n
