@@ -55,7 +55,8 @@ internal static class CheckpointWriter
                     });
                 var file = $"shard-{shard:D5}.{attempt}.safetensors";
                 var key = prefix + file;
-                await using (var writer = await store.OpenWriteAsync(key, cancellationToken).ConfigureAwait(false))
+                // The length is known up front: object stores plan their part size from it, or refuse before a byte is sent.
+                await using (var writer = await store.OpenWriteAsync(key, header.Length + layout.ShardDataBytes[shard], cancellationToken).ConfigureAwait(false))
                 {
                     written.Keys.Add(key);
                     await writer.WriteAsync(header, cancellationToken).ConfigureAwait(false);
