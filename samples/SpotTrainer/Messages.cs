@@ -1,6 +1,5 @@
 using SpotCheckpoint.Storage;
 using SpotCheckpoint;
-using SpotCheckpoint.Cli;
 
 namespace SpotTrainer;
 

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
-using SpotCheckpoint.Cli;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
 using SpotCheckpoint.Storage.AzureBlob;
