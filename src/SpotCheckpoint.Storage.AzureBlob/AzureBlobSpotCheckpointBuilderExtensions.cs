@@ -33,47 +33,18 @@ public static class AzureBlobSpotCheckpointBuilderExtensions
     /// and prefix come from the <see cref="SpotCheckpointOptions.Location"/> URI; everything else from the options.
     /// </summary>
     public static ISpotCheckpointBuilder UseAzureBlobStore(this ISpotCheckpointBuilder builder, string? name, IConfiguration? configuration, Action<AzureBlobStoreOptions>? configure)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        name ??= Options.DefaultName;
-        var options = builder.Services.AddOptions<AzureBlobStoreOptions>(name);
-        if (configuration is not null) options.Bind(configuration);
-        if (configure is not null) options.Configure(configure);
-        options.ValidateOnStart();
-        var path = (configuration as IConfigurationSection)?.Path ?? "AzureBlob";
-        builder.Services.AddSingleton<IValidateOptions<AzureBlobStoreOptions>>(new AzureBlobStoreOptionsValidator(name, path));
-        foreach (var scheme in new[] { "az", "https" })
-            builder.AddStoreScheme(scheme, (provider, uri) => Open(provider, name, AzureBlobStoreOptions.FromUri(uri)));
-        return builder;
-    }
+        => HostedStoreRegistration.Register<AzureBlobStoreOptions>(builder, name, configuration, configure, "AzureBlob", ["az", "https"],
+            // The container may come from the location URI instead; everything else is checked here.
+            o => (string.IsNullOrWhiteSpace(o.ContainerName) ? o.At("placeholder", o.Prefix) : o).Validate(),
+            (provider, configured, uri) => Open(provider, configured, AzureBlobStoreOptions.FromUri(uri)));
 
-    private static ICheckpointStore Open(IServiceProvider provider, string name, AzureBlobStoreOptions location)
+    private static ICheckpointStore Open(IServiceProvider provider, AzureBlobStoreOptions configured, AzureBlobStoreOptions location)
     {
-        var configured = provider.GetRequiredService<IOptionsMonitor<AzureBlobStoreOptions>>().Get(name);
         var options = configured.At(location.ContainerName, location.Prefix);
         var logging = provider.GetService<ILoggerFactory>();
         if (location.ServiceUri is { } service && options.ServiceUri is null) options.ServiceUri = service;
         return provider.GetService<BlobServiceClient>() is { } client
             ? new AzureBlobCheckpointStore(client.GetBlobContainerClient(options.ContainerName), options, logging)
             : new AzureBlobCheckpointStore(options, logging);
-    }
-}
-
-/// <summary>Validates named <see cref="AzureBlobStoreOptions"/> at start-up; failures name the configuration key.</summary>
-internal sealed class AzureBlobStoreOptionsValidator(string name, string path) : IValidateOptions<AzureBlobStoreOptions>
-{
-    public ValidateOptionsResult Validate(string? optionsName, AzureBlobStoreOptions options)
-    {
-        if (!string.Equals(optionsName ?? Options.DefaultName, name, StringComparison.Ordinal)) return ValidateOptionsResult.Skip;
-        try
-        {
-            // The container may come from the location URI instead; everything else is checked here.
-            (string.IsNullOrWhiteSpace(options.ContainerName) ? options.At("placeholder", options.Prefix) : options).Validate();
-            return ValidateOptionsResult.Success;
-        }
-        catch (ArgumentException ex)
-        {
-            return ValidateOptionsResult.Fail($"{path}:{ex.ParamName} {LocationRedaction.Redact(ex.Message.Split(" (Parameter", 2)[0])}");
-        }
     }
 }

@@ -33,46 +33,17 @@ public static class GcsSpotCheckpointBuilderExtensions
     /// and prefix come from the <see cref="SpotCheckpointOptions.Location"/> URI; everything else from the options.
     /// </summary>
     public static ISpotCheckpointBuilder UseGcsStore(this ISpotCheckpointBuilder builder, string? name, IConfiguration? configuration, Action<GcsStoreOptions>? configure)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        name ??= Options.DefaultName;
-        var options = builder.Services.AddOptions<GcsStoreOptions>(name);
-        if (configuration is not null) options.Bind(configuration);
-        if (configure is not null) options.Configure(configure);
-        options.ValidateOnStart();
-        var path = (configuration as IConfigurationSection)?.Path ?? "Gcs";
-        builder.Services.AddSingleton<IValidateOptions<GcsStoreOptions>>(new GcsStoreOptionsValidator(name, path));
-        foreach (var scheme in new[] { "gs" })
-            builder.AddStoreScheme(scheme, (provider, uri) => Open(provider, name, GcsStoreOptions.FromUri(uri)));
-        return builder;
-    }
+        => HostedStoreRegistration.Register<GcsStoreOptions>(builder, name, configuration, configure, "Gcs", ["gs"],
+            // The bucket may come from the location URI instead; everything else is checked here.
+            o => (string.IsNullOrWhiteSpace(o.BucketName) ? o.At("placeholder", o.Prefix) : o).Validate(),
+            (provider, configured, uri) => Open(provider, configured, GcsStoreOptions.FromUri(uri)));
 
-    private static ICheckpointStore Open(IServiceProvider provider, string name, GcsStoreOptions location)
+    private static ICheckpointStore Open(IServiceProvider provider, GcsStoreOptions configured, GcsStoreOptions location)
     {
-        var configured = provider.GetRequiredService<IOptionsMonitor<GcsStoreOptions>>().Get(name);
         var options = configured.At(location.BucketName, location.Prefix);
         var logging = provider.GetService<ILoggerFactory>();
         return provider.GetService<StorageClient>() is { } client
             ? new GcsCheckpointStore(client, options, logging)
             : new GcsCheckpointStore(options, logging);
-    }
-}
-
-/// <summary>Validates named <see cref="GcsStoreOptions"/> at start-up; failures name the configuration key.</summary>
-internal sealed class GcsStoreOptionsValidator(string name, string path) : IValidateOptions<GcsStoreOptions>
-{
-    public ValidateOptionsResult Validate(string? optionsName, GcsStoreOptions options)
-    {
-        if (!string.Equals(optionsName ?? Options.DefaultName, name, StringComparison.Ordinal)) return ValidateOptionsResult.Skip;
-        try
-        {
-            // The bucket may come from the location URI instead; everything else is checked here.
-            (string.IsNullOrWhiteSpace(options.BucketName) ? options.At("placeholder", options.Prefix) : options).Validate();
-            return ValidateOptionsResult.Success;
-        }
-        catch (ArgumentException ex)
-        {
-            return ValidateOptionsResult.Fail($"{path}:{ex.ParamName} {LocationRedaction.Redact(ex.Message.Split(" (Parameter", 2)[0])}");
-        }
     }
 }

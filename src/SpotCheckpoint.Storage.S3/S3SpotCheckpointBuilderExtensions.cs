@@ -33,46 +33,17 @@ public static class S3SpotCheckpointBuilderExtensions
     /// and prefix come from the <see cref="SpotCheckpointOptions.Location"/> URI; everything else from the options.
     /// </summary>
     public static ISpotCheckpointBuilder UseS3Store(this ISpotCheckpointBuilder builder, string? name, IConfiguration? configuration, Action<S3StoreOptions>? configure)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        name ??= Options.DefaultName;
-        var options = builder.Services.AddOptions<S3StoreOptions>(name);
-        if (configuration is not null) options.Bind(configuration);
-        if (configure is not null) options.Configure(configure);
-        options.ValidateOnStart();
-        var path = (configuration as IConfigurationSection)?.Path ?? "S3";
-        builder.Services.AddSingleton<IValidateOptions<S3StoreOptions>>(new S3StoreOptionsValidator(name, path));
-        foreach (var scheme in new[] { "s3" })
-            builder.AddStoreScheme(scheme, (provider, uri) => Open(provider, name, S3StoreOptions.FromUri(uri)));
-        return builder;
-    }
+        => HostedStoreRegistration.Register<S3StoreOptions>(builder, name, configuration, configure, "S3", ["s3"],
+            // The bucket may come from the location URI instead; everything else is checked here.
+            o => (string.IsNullOrWhiteSpace(o.BucketName) ? o.At("placeholder", o.Prefix) : o).Validate(),
+            (provider, configured, uri) => Open(provider, configured, S3StoreOptions.FromUri(uri)));
 
-    private static ICheckpointStore Open(IServiceProvider provider, string name, S3StoreOptions location)
+    private static ICheckpointStore Open(IServiceProvider provider, S3StoreOptions configured, S3StoreOptions location)
     {
-        var configured = provider.GetRequiredService<IOptionsMonitor<S3StoreOptions>>().Get(name);
         var options = configured.At(location.BucketName, location.Prefix);
         var logging = provider.GetService<ILoggerFactory>();
         return provider.GetService<IAmazonS3>() is { } client
             ? new S3CheckpointStore(client, options, logging)
             : new S3CheckpointStore(options, logging);
-    }
-}
-
-/// <summary>Validates named <see cref="S3StoreOptions"/> at start-up; failures name the configuration key.</summary>
-internal sealed class S3StoreOptionsValidator(string name, string path) : IValidateOptions<S3StoreOptions>
-{
-    public ValidateOptionsResult Validate(string? optionsName, S3StoreOptions options)
-    {
-        if (!string.Equals(optionsName ?? Options.DefaultName, name, StringComparison.Ordinal)) return ValidateOptionsResult.Skip;
-        try
-        {
-            // The bucket may come from the location URI instead; everything else is checked here.
-            (string.IsNullOrWhiteSpace(options.BucketName) ? options.At("placeholder", options.Prefix) : options).Validate();
-            return ValidateOptionsResult.Success;
-        }
-        catch (ArgumentException ex)
-        {
-            return ValidateOptionsResult.Fail($"{path}:{ex.ParamName} {LocationRedaction.Redact(ex.Message.Split(" (Parameter", 2)[0])}");
-        }
     }
 }
