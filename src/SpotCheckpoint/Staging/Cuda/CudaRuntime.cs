@@ -3,6 +3,9 @@ using System.Runtime.InteropServices;
 
 namespace SpotCheckpoint.Staging.Cuda;
 
+// One file on purpose (over 300 lines): it is one binding table. The wrappers, the Api struct of function pointers
+// and Bind must list the same exports, and they share one library-loading rule (Load/Candidates); kept together
+// so that adding an entry point touches one file and the three lists are read side by side.
 /// <summary>
 /// A minimal binding to the CUDA runtime (cudart), loaded only on demand with <see cref="NativeLibrary"/> so that
 /// nothing in a CPU-only process ever needs CUDA. Exports are resolved once into unmanaged function pointers; every
