@@ -13,7 +13,9 @@ public class AwsSpotNoticeTests
         {
             Endpoint = imds.Endpoint,
             PollInterval = TimeSpan.FromMilliseconds(50),
-            RequestTimeout = TimeSpan.FromMilliseconds(500),
+            // Generous: on a loaded 2-core machine a slow token PUT would otherwise read as "IMDSv2 unreachable",
+            // which only the tests that make the PUT hang (with their own short timeout) are about.
+            RequestTimeout = TimeSpan.FromSeconds(5),
             MaxBackoff = TimeSpan.FromMilliseconds(400),
         };
         configure?.Invoke(options);
