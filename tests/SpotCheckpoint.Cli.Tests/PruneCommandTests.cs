@@ -28,7 +28,10 @@ public sealed class PruneCommandTests(string kind)
         int incomplete = _store.TracksIncompleteUploads ? 1 : 0;
         Assert.That(_store.CountIncompleteUploads(), Is.EqualTo(incomplete));
 
-        var json = await Cli.JsonAsync("prune", _store.RunUri("demo"), "--keep", "2", "--incomplete-older-than", "0s");
+        // The shortest age prune accepts is 1 s (zero would abort live uploads): let the abandoned upload grow older
+        // than that. Stores keep whole-second times, hence the margin.
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        var json = await Cli.JsonAsync("prune", _store.RunUri("demo"), "--keep", "2", "--incomplete-older-than", "1s");
         await abandoned.DisposeAsync();
 
         Assert.That(json.GetProperty("kept").EnumerateArray().Select(e => e.GetInt64()), Is.EqualTo(new long[] { 16, 12 }));
@@ -42,6 +45,16 @@ public sealed class PruneCommandTests(string kind)
             Assert.That(await Cli.ObjectsAsync(store, StoreKeys.StepPrefix("demo", 10)), Is.Empty);
         }
         Assert.That(await TrainingRun.ResumeAsync(_store.Root, "demo"), Is.EqualTo((16L, _hashes[16])), "what is left resumes exactly");
+    }
+
+    [Test]
+    public async Task A_zero_incomplete_upload_age_is_a_usage_error_that_removes_nothing()
+    {
+        var (exit, _, error) = await Cli.RunAsync("prune", _store.RunUri("demo"), "--keep", "1", "--incomplete-older-than", "0s");
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("must be positive"));
+        await using var store = _store.Open();
+        Assert.That((await CheckpointCatalog.ListAsync(store, "demo")).Count, Is.EqualTo(4), "nothing was pruned");
     }
 
     [Test]
