@@ -70,6 +70,8 @@ internal static class S3ClientFactory
     public static bool IsTransient(Exception ex) => Unrecoverable(ex) is null && ex switch
     {
         AmazonServiceException { StatusCode: System.Net.HttpStatusCode.TooManyRequests or System.Net.HttpStatusCode.RequestTimeout } => true,
+        // 501: the store lacks the operation (S3-compatible stores); asking again cannot help.
+        AmazonServiceException { StatusCode: System.Net.HttpStatusCode.NotImplemented } => false,
         AmazonServiceException service when (int)service.StatusCode >= 500 => true,
         AmazonServiceException { ErrorCode: "SlowDown" or "RequestTimeout" or "InternalError" or "ConditionalRequestConflict" } => true,
         AmazonServiceException => false,

@@ -59,4 +59,15 @@ public sealed class RetryAttemptsTests
         var noCredentials = new Amazon.Runtime.AmazonClientException("Failed to resolve AWS credentials. The credential providers used to search for credentials returned the following errors: ...");
         Assert.That(S3ClientFactory.IsTransient(noCredentials), Is.False);
     }
+
+    [Test]
+    public void A_store_that_does_not_implement_an_operation_is_not_asked_again()
+    {
+        // S3-compatible stores answer 501 for what they lack (ListMultipartUploads on some): retrying only delays
+        // retention by the whole backoff, every pass.
+        var notImplemented = new Amazon.S3.AmazonS3Exception("not implemented") { StatusCode = System.Net.HttpStatusCode.NotImplemented };
+        var unavailable = new Amazon.S3.AmazonS3Exception("busy") { StatusCode = System.Net.HttpStatusCode.ServiceUnavailable };
+        Assert.That(S3ClientFactory.IsTransient(notImplemented), Is.False);
+        Assert.That(S3ClientFactory.IsTransient(unavailable), Is.True);
+    }
 }
