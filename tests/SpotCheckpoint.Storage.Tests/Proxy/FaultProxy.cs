@@ -99,7 +99,7 @@ public sealed class FaultProxy : IAsyncDisposable
         bool hasBody = request.ContentLength > 0;
         // The checkpointer's start-up probe passes untouched: these tests are about checkpoint objects, and a faulted
         // probe would (rightly) stop the run before its first step.
-        var fault = request.Path.ToUriComponent().Contains(ICheckpointStore.ProbeObjectPrefix, StringComparison.Ordinal)
+        var fault = Uri.UnescapeDataString(request.Path.ToUriComponent() + request.QueryString.ToUriComponent()).Contains(ICheckpointStore.ProbeObjectPrefix, StringComparison.Ordinal)
             ? Fault.None
             : Plan.TakeForced(request.Method, request.Path.ToUriComponent() + request.QueryString.ToUriComponent()) ?? Plan.Next(hasBody);
         switch (fault)

@@ -20,7 +20,7 @@ public sealed class S3IncompleteUploadTests
         using var client = new AmazonS3Client(options.Credentials, new AmazonS3Config { ServiceURL = options.ServiceUrl, ForcePathStyle = true, AuthenticationRegion = "us-east-1" });
         await client.InitiateMultipartUploadAsync(e.S3Bucket, $"{prefix}/run/step-00000001/shard-00000.x.safetensors");
         Assert.That(await store.CleanupIncompleteAsync("run/", TimeSpan.Zero), Is.Zero);
-        Assert.That(await CheckpointCatalog.ApplyRetentionAsync(store, "run", keepLast: 1, TimeSpan.Zero), Is.Zero);
+        Assert.That(await CheckpointCatalog.ApplyRetentionAsync(store, "run", keepLast: 1, TimeSpan.FromSeconds(1)), Is.Zero);
     }
 
     [Test]
