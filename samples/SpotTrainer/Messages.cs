@@ -7,13 +7,7 @@ namespace SpotTrainer;
 internal static class Messages
 {
     /// <summary>The first line of <paramref name="ex"/>'s message without .NET's " (Parameter 'x')" suffix, redacted.</summary>
-    public static string OneLine(Exception ex)
-    {
-        var message = ex.Message.Split('\n')[0].TrimEnd();
-        int parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
-        if (parameter >= 0) message = message[..parameter];
-        return LocationRedaction.Redact(message);
-    }
+    public static string OneLine(Exception ex) => SpotCheckpoint.Samples.SampleConsole.OneLine(ex);
 
     /// <summary>
     /// Creates the checkpointer; a location it cannot take (an unknown scheme, a URI without a bucket) is a usage

@@ -5,9 +5,7 @@ using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
-using SpotCheckpoint.Storage.AzureBlob;
-using SpotCheckpoint.Storage.Gcs;
-using SpotCheckpoint.Storage.S3;
+using SpotCheckpoint.Samples;
 using SpotTrainer;
 using static TorchSharp.torch;
 
@@ -46,16 +44,9 @@ catch (Exception ex) when (ex is CheckpointException or ArgumentException or IOE
 
 static async Task<int> RunAsync(TrainerOptions options)
 {
-    using var loggerFactory = LoggerFactory.Create(b => b
-        .AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; })
-        .SetMinimumLevel(options.Quiet ? LogLevel.Warning : LogLevel.Information));
+    using var loggerFactory = SampleConsole.CreateLoggerFactory(options.Quiet);
     var log = loggerFactory.CreateLogger("SpotTrainer");
-
-    // Object stores for --checkpoint-uri s3://, gs://, az:// and https://<account>.blob.core.windows.net/…;
-    // endpoints and credentials come from the SDKs' standard environment variables.
-    S3CheckpointStore.Register(loggerFactory: loggerFactory);
-    GcsCheckpointStore.Register(loggerFactory: loggerFactory);
-    AzureBlobCheckpointStore.Register(loggerFactory: loggerFactory);
+    SampleConsole.RegisterStores(loggerFactory); // for --checkpoint-uri s3://, gs://, az://
 
     random.manual_seed(options.Seed);
     using var data = new SyntheticDataset(options.Seed, samples: 4096, options.BatchSize);

@@ -4,9 +4,7 @@ using Microsoft.Extensions.Logging;
 using SpotCheckpoint;
 using SpotCheckpoint.Notices;
 using SpotCheckpoint.Scheduling;
-using SpotCheckpoint.Storage.AzureBlob;
-using SpotCheckpoint.Storage.Gcs;
-using SpotCheckpoint.Storage.S3;
+using SpotCheckpoint.Samples;
 using TinyTransformer;
 using static TorchSharp.torch;
 using static TorchSharp.torch.optim.lr_scheduler;
@@ -29,19 +27,16 @@ try
 }
 catch (Exception ex) when (ex is CheckpointException or ArgumentException or IOException or UnauthorizedAccessException)
 {
-    Console.Error.WriteLine($"error: {ex.Message}");
+    // One line, no stack trace, and no secret from a location's query string.
+    Console.Error.WriteLine($"error: {SampleConsole.OneLine(ex)}");
     return 1;
 }
 
 static async Task<int> RunAsync(TinyOptions options)
 {
-    using var loggerFactory = LoggerFactory.Create(b => b
-        .AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; })
-        .SetMinimumLevel(options.Quiet ? LogLevel.Warning : LogLevel.Information));
+    using var loggerFactory = SampleConsole.CreateLoggerFactory(options.Quiet);
     var log = loggerFactory.CreateLogger("TinyTransformer");
-    S3CheckpointStore.Register(loggerFactory: loggerFactory);
-    GcsCheckpointStore.Register(loggerFactory: loggerFactory);
-    AzureBlobCheckpointStore.Register(loggerFactory: loggerFactory);
+    SampleConsole.RegisterStores(loggerFactory);
 
     random.manual_seed(options.Seed);
     var task = new ReversalTask(options.Seed, options.BatchSize);
