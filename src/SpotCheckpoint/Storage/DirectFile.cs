@@ -44,28 +44,46 @@ internal static unsafe partial class DirectFile
         int fd = Open(path, O_DIRECT | O_CLOEXEC, 0);
         if (fd < 0) return null; // refused, or missing: the buffered path reads or raises the usual exception
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
-        using var bounce = BounceBuffer.Rent();
+        // Two bounce buffers: the disk reads the next block (on a pool thread) while this one is copied out.
+        using var first = BounceBuffer.Rent();
+        using var second = BounceBuffer.Rent();
+        var bounce = first;
         long position = offset & ~(long)(Alignment - 1);
         int skip = (int)(offset - position);
-        int total = 0;
-        while (total < destination.Length)
+        int want = (int)Math.Min(BounceBuffer.Bytes, AlignUp((long)skip + destination.Length));
+        int read = PRead(fd, bounce.Pointer, want, position);
+        if (read < 0)
         {
-            int want = (int)Math.Min(BounceBuffer.Bytes, AlignUp((long)skip + destination.Length - total));
-            int read = PRead(fd, bounce.Pointer, want, position);
-            if (read < 0)
-            {
-                if (Marshal.GetLastPInvokeError() == EINVAL && total == 0) return null; // refused: read buffered
-                throw Error("read", path);
-            }
+            if (Marshal.GetLastPInvokeError() == EINVAL) return null; // refused: read buffered
+            throw Error("read", path);
+        }
+        int total = 0;
+        while (true)
+        {
             int useful = Math.Min(read - skip, destination.Length - total);
             if (useful <= 0) break;
+            Task<int>? next = null;
+            long nextPosition = position + read;
+            int nextWant = (int)Math.Min(BounceBuffer.Bytes, AlignUp((long)destination.Length - total - useful));
+            var nextBounce = bounce == first ? second : first;
+            if (read == want && total + useful < destination.Length)
+                next = Task.Run(() => ReadOrThrow(fd, nextBounce, nextWant, nextPosition, path));
             new ReadOnlySpan<byte>(bounce.Pointer + skip, useful).CopyTo(destination[total..]);
             total += useful;
-            position += read;
             skip = 0;
-            if (read < want) break; // end of file
+            if (next is null) break; // done, or the end of the file
+            read = next.GetAwaiter().GetResult();
+            want = nextWant;
+            position = nextPosition;
+            bounce = nextBounce;
         }
         return total;
+    }
+
+    private static int ReadOrThrow(int fd, BounceBuffer buffer, int count, long offset, string path)
+    {
+        int n = PRead(fd, buffer.Pointer, count, offset);
+        return n >= 0 ? n : throw Error("read", path);
     }
 
     internal static long AlignUp(long n) => (n + Alignment - 1) & ~(long)(Alignment - 1);
