@@ -61,6 +61,7 @@ internal static class QuickBenchmark
         var memcpys = new List<double>();
         var rawWrites = new List<double>();
         var persistCpu = new List<CpuTime>();
+        var persistIdleCpu = new List<CpuTime>();
         var busyPersists = new List<double>();
         var busyRawWrites = new List<double>();
         var busyLoopSlowdowns = new List<double>();
@@ -76,6 +77,7 @@ internal static class QuickBenchmark
                 stalls.Add(stall);
                 persists.Add(persist);
                 persistCpu.Add(cpu);
+                persistIdleCpu.Add(IdleProcessCpu(TimeSpan.FromMilliseconds(persist)));
                 persistedBytes = ckpt.Statistics.LastBytes;
                 memcpys.Add(MeasureMemcpy(model, optimizer, rawBuffer));
                 rawWrites.Add(MeasureRawWrite(rawPath, rawBuffer, stateBytes));
@@ -99,10 +101,13 @@ internal static class QuickBenchmark
         }
         var cpuMedian = persistCpu.OrderBy(c => c.Total).ElementAt(persistCpu.Count / 2);
         double gb = persistedBytes / 1e9;
+        var idleMedian = persistIdleCpu.OrderBy(c => c.Total).ElementAt(persistIdleCpu.Count / 2);
+        double netCpu = Median(persistCpu.Zip(persistIdleCpu, (c, i) => (c - i).Total).ToList());
         Console.Error.WriteLine($"state {stateBytes / 1e6:F0} MB: stall {Median(stalls):F1} ms (memcpy {Median(memcpys):F1} ms), persist {Median(persists):F1} ms (raw write {Median(rawWrites):F1} ms)");
         Console.Error.WriteLine($"persist CPU {cpuMedian.Total / gb:F3} s/GB (user {cpuMedian.User / gb:F3}, system {cpuMedian.System / gb:F3}); alone: hash {phases.HashMs:F1} ms ({phases.HashCpuSeconds / gb:F3} s/GB), " +
             $"page-cache write {phases.WriteMs:F1} ms (user {phases.WriteCpuUserSeconds / gb:F3}, system {phases.WriteCpuSystemSeconds / gb:F3} s/GB), fsync {phases.FsyncMs:F1} ms; " +
             $"write+fsync 16 MiB {phases.Write16MiBWithFsyncMs:F1} ms, 4 MiB {phases.Write4MiBWithFsyncMs:F1} ms, two files in parallel {phases.TwoFilesInParallelWithFsyncMs:F1} ms");
+        Console.Error.WriteLine($"persist CPU less the process's own idle CPU over as long a window: {netCpu / gb:F3} s/GB (idle baseline {idleMedian.Total / gb:F3} s/GB)");
         Console.Error.WriteLine($"busy cores: persist {Median(busyPersists):F1} ms, raw write {Median(busyRawWrites):F1} ms, the busy loop ran {Median(busyLoopSlowdowns) * 100:F1} % slower during the persist");
 
         var moduleSave = Repeat(3, () =>
@@ -151,6 +156,8 @@ internal static class QuickBenchmark
             TrainingOverheadPairs = overhead?.Overhead.Samples,
             PersistSlowdownPct = overhead is { } o && !double.IsNaN(o.SlowdownPct) ? o.SlowdownPct : null, // NaN: no step ran wholly during a persist
             PersistCpuSecondsPerGB = cpuMedian.Total / gb,
+            PersistCpuNetSecondsPerGB = netCpu / gb,
+            PersistCpuIdleBaselineSecondsPerGB = idleMedian.Total / gb,
             PersistCpuShares = new CpuShares
             {
                 Hash = phases.HashCpuSeconds / cpuMedian.Total,
@@ -269,6 +276,17 @@ internal static class QuickBenchmark
         var stats = ckpt.Statistics;
         if (stats.LastError is { } error) throw new InvalidOperationException("The benchmark's checkpoint failed.", error);
         return (stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds, used);
+    }
+
+    /// <summary>
+    /// The process's CPU time over <paramref name="window"/> while it does nothing measured: libtorch's worker threads,
+    /// the runtime (GC, tiered JIT, timers). Subtracted from a persist's process CPU, it leaves the persist's own.
+    /// </summary>
+    private static CpuTime IdleProcessCpu(TimeSpan window)
+    {
+        var before = CpuTime.Process();
+        Thread.Sleep(window);
+        return CpuTime.Process() - before;
     }
 
     private const int OverheadPairs = 10;
@@ -412,6 +430,8 @@ internal sealed class QuickResult
     public int? TrainingOverheadPairs { get; init; }
     public double? PersistSlowdownPct { get; init; }
     public double PersistCpuSecondsPerGB { get; init; }
+    public double PersistCpuNetSecondsPerGB { get; init; }
+    public double PersistCpuIdleBaselineSecondsPerGB { get; init; }
     public CpuShares PersistCpuShares { get; init; } = new();
     public PhaseTimes PersistPhases { get; init; } = new();
     public double BusyPersistMs { get; init; }

@@ -17,6 +17,11 @@ internal static unsafe partial class DirectFile
     /// <summary>Reads at least this long go direct; shorter ones (headers, manifests) use the page cache.</summary>
     public const int MinDirectReadBytes = 1 << 20;
 
+    /// <summary>Direct reads at once (restore reads one tensor per core); more read through the page cache.</summary>
+    public const int MaxDirectReaders = 8;
+
+    private static int s_readers;
+
     private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECT = 0x4000, O_CLOEXEC = 0x80000;
     private const int F_GETFL = 3, F_SETFL = 4;
     private const int EINTR = 4, EINVAL = 22;
@@ -41,6 +46,18 @@ internal static unsafe partial class DirectFile
     public static int? TryRead(string path, long offset, Span<byte> destination)
     {
         if (!Enabled || destination.Length < MinDirectReadBytes) return null;
+        // Bounded bounce memory (16 MiB a reader): readers beyond the limit read buffered.
+        if (Interlocked.Increment(ref s_readers) > MaxDirectReaders)
+        {
+            Interlocked.Decrement(ref s_readers);
+            return null;
+        }
+        try { return ReadDirect(path, offset, destination); }
+        finally { Interlocked.Decrement(ref s_readers); }
+    }
+
+    private static int? ReadDirect(string path, long offset, Span<byte> destination)
+    {
         int fd = Open(path, O_DIRECT | O_CLOEXEC, 0);
         if (fd < 0) return null; // refused, or missing: the buffered path reads or raises the usual exception
         using var handle = new SafeFileHandle(fd, ownsHandle: true);
