@@ -3,8 +3,8 @@ using Microsoft.Win32.SafeHandles;
 namespace SpotCheckpoint.Storage;
 
 /// <summary>
-/// Appends to a file opened with O_DIRECT. Data already aligned (address and file position) is written straight from
-/// the caller's memory; the rest is gathered in two aligned bounce buffers, one being written on a pool thread while
+/// Appends to a file opened with O_DIRECT. Data whose address is congruent with its file position modulo the block
+/// size is written straight from the caller's memory (all of it but a head and a tail block); the rest is gathered in two aligned bounce buffers, one being written on a pool thread while
 /// the caller fills (and hashes) the next, so hashing overlaps the disk. The last partial block is written padded and
 /// the file truncated to its length before the fsync.
 /// </summary>
@@ -29,35 +29,52 @@ internal sealed unsafe class DirectFileWriter : IDisposable
     /// <summary>Whether writes still bypass the page cache (false after the file system refused one).</summary>
     public bool IsDirect => _direct;
 
-    public void Write(ReadOnlySpan<byte> data, string path)
+    /// <summary>
+    /// Appends <paramref name="data"/>. Returns the write still reading the caller's memory (null when none is): the
+    /// caller must not change that memory until it completes, and may hash it meanwhile.
+    /// </summary>
+    public Task? Write(ReadOnlySpan<byte> data, string path)
     {
+        Task? reading = null;
         fixed (byte* start = data)
         {
             byte* p = start;
             long left = data.Length;
             while (left > 0)
             {
-                if (_fill == 0 && left >= DirectFile.Alignment && ((nint)p & (DirectFile.Alignment - 1)) == 0)
+                long position = _issued + _fill; // the file position of the next byte
+                if (left >= 2 * DirectFile.Alignment && ((position - (nint)p) & (DirectFile.Alignment - 1)) == 0)
                 {
-                    // Aligned on both sides: no copy. Synchronous, because the caller may reuse its memory on return.
+                    // Memory and file congruent modulo the block: copy the head up to a block boundary, write what the
+                    // bounce holds (whole blocks), then write the aligned middle straight from the caller's memory.
+                    int head = (int)((DirectFile.Alignment - (position & (DirectFile.Alignment - 1))) & (DirectFile.Alignment - 1));
+                    Append(ref p, ref left, head);
+                    if (_fill > 0) IssueBounce(_fill, path);
                     long n = left & ~(long)(DirectFile.Alignment - 1);
                     WaitPending();
-                    DirectFile.PWriteAll(_fd, p, n, _issued, ref _direct, path);
+                    long offset = _issued;
+                    nint from = (nint)p;
+                    reading = _pending = Task.Run(() => DirectFile.PWriteAll(_fd, (byte*)from, n, offset, ref _direct, path));
                     _issued += n;
                     _length += n;
                     p += n;
                     left -= n;
                     continue;
                 }
-                int take = (int)Math.Min(left, BounceBuffer.Bytes - _fill);
-                Buffer.MemoryCopy(p, _bounce[_current].Pointer + _fill, take, take);
-                _fill += take;
-                _length += take;
-                p += take;
-                left -= take;
-                if (_fill == BounceBuffer.Bytes) IssueBounce(path);
+                Append(ref p, ref left, (int)Math.Min(left, BounceBuffer.Bytes - _fill));
+                if (_fill == BounceBuffer.Bytes) IssueBounce(_fill, path);
             }
         }
+        return reading;
+    }
+
+    private void Append(ref byte* p, ref long left, int take)
+    {
+        Buffer.MemoryCopy(p, _bounce[_current].Pointer + _fill, take, take);
+        _fill += take;
+        _length += take;
+        p += take;
+        left -= take;
     }
 
     /// <summary>Writes what is left, sets the exact length and makes the file durable.</summary>
@@ -77,13 +94,14 @@ internal sealed unsafe class DirectFileWriter : IDisposable
         if (DirectFile.FSync(_fd) != 0) throw DirectFile.Error("fsync", path);
     }
 
-    private void IssueBounce(string path)
+    /// <summary>Writes the current bounce buffer's <paramref name="count"/> bytes (whole blocks) on a pool thread and switches buffers.</summary>
+    private void IssueBounce(int count, string path)
     {
         WaitPending();
         var buffer = _bounce[_current];
         long offset = _issued;
-        _issued += BounceBuffer.Bytes;
-        _pending = Task.Run(() => DirectFile.PWriteAll(_fd, buffer.Pointer, BounceBuffer.Bytes, offset, ref _direct, path));
+        _issued += count;
+        _pending = Task.Run(() => DirectFile.PWriteAll(_fd, buffer.Pointer, count, offset, ref _direct, path));
         _current ^= 1;
         _fill = 0;
     }

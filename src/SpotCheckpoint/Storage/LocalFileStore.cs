@@ -252,8 +252,8 @@ public sealed class LocalFileStore : ICheckpointStore
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
-            file.Write(data.Span, tempPath);
-            return ValueTask.CompletedTask;
+            // A direct write from the caller's memory completes later: the caller may hash that memory meanwhile.
+            return file.Write(data.Span, tempPath) is { } reading ? new ValueTask(reading) : ValueTask.CompletedTask;
         }
 
         public override ValueTask CompleteAsync(CancellationToken cancellationToken = default)
