@@ -4,23 +4,16 @@ using Microsoft.Win32.SafeHandles;
 namespace SpotCheckpoint.Storage;
 
 /// <summary>
-/// Linux O_DIRECT file I/O for large objects: bytes go between user memory and the disk without the kernel's copy into
+/// Linux O_DIRECT writes of large objects: bytes go between user memory and the disk without the kernel's copy into
 /// (and bookkeeping of) the page cache, which was 45–65 % of a persist's CPU time on the 2-core reference machine.
-/// Unaligned data goes through aligned bounce buffers (a user-space copy is far cheaper than the page-cache path), and
-/// a file system that refuses O_DIRECT (EINVAL at open or at the first write) falls back to ordinary buffered I/O.
+/// Unaligned data goes through aligned bounce buffers, and a file system that refuses O_DIRECT (EINVAL at open or at
+/// the first write) falls back to ordinary buffered I/O. Reads stay buffered: a direct read through a bounce buffer
+/// measured no cheaper than the kernel's read-ahead.
 /// </summary>
 internal static unsafe partial class DirectFile
 {
     /// <summary>The alignment O_DIRECT needs of addresses, offsets and lengths (the largest logical block size in use).</summary>
     public const int Alignment = 4096;
-
-    /// <summary>Reads at least this long go direct; shorter ones (headers, manifests) use the page cache.</summary>
-    public const int MinDirectReadBytes = 1 << 20;
-
-    /// <summary>Direct reads at once (restore reads one tensor per core); more read through the page cache.</summary>
-    public const int MaxDirectReaders = 8;
-
-    private static int s_readers;
 
     private const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECT = 0x4000, O_CLOEXEC = 0x80000;
     private const int F_GETFL = 3, F_SETFL = 4;
@@ -39,85 +32,12 @@ internal static unsafe partial class DirectFile
         return new DirectFileWriter(new SafeFileHandle(fd, ownsHandle: true));
     }
 
-    /// <summary>
-    /// Reads up to <paramref name="destination"/>.Length bytes at <paramref name="offset"/> with aligned direct reads
-    /// through a bounce buffer; null where direct I/O is unavailable for this file (the caller reads buffered).
-    /// </summary>
-    public static int? TryRead(string path, long offset, Span<byte> destination)
-    {
-        if (!Enabled || destination.Length < MinDirectReadBytes) return null;
-        // Bounded bounce memory (16 MiB a reader): readers beyond the limit read buffered.
-        if (Interlocked.Increment(ref s_readers) > MaxDirectReaders)
-        {
-            Interlocked.Decrement(ref s_readers);
-            return null;
-        }
-        try { return ReadDirect(path, offset, destination); }
-        finally { Interlocked.Decrement(ref s_readers); }
-    }
-
-    private static int? ReadDirect(string path, long offset, Span<byte> destination)
-    {
-        int fd = Open(path, O_DIRECT | O_CLOEXEC, 0);
-        if (fd < 0) return null; // refused, or missing: the buffered path reads or raises the usual exception
-        using var handle = new SafeFileHandle(fd, ownsHandle: true);
-        // Two bounce buffers: the disk reads the next block (on a pool thread) while this one is copied out.
-        using var first = BounceBuffer.Rent();
-        using var second = BounceBuffer.Rent();
-        var bounce = first;
-        long position = offset & ~(long)(Alignment - 1);
-        int skip = (int)(offset - position);
-        int want = (int)Math.Min(BounceBuffer.Bytes, AlignUp((long)skip + destination.Length));
-        int read = PRead(fd, bounce.Pointer, want, position);
-        if (read < 0)
-        {
-            if (Marshal.GetLastPInvokeError() == EINVAL) return null; // refused: read buffered
-            throw Error("read", path);
-        }
-        int total = 0;
-        while (true)
-        {
-            int useful = Math.Min(read - skip, destination.Length - total);
-            if (useful <= 0) break;
-            Task<int>? next = null;
-            long nextPosition = position + read;
-            int nextWant = (int)Math.Min(BounceBuffer.Bytes, AlignUp((long)destination.Length - total - useful));
-            var nextBounce = bounce == first ? second : first;
-            if (read == want && total + useful < destination.Length)
-                next = Task.Run(() => ReadOrThrow(fd, nextBounce, nextWant, nextPosition, path));
-            new ReadOnlySpan<byte>(bounce.Pointer + skip, useful).CopyTo(destination[total..]);
-            total += useful;
-            skip = 0;
-            if (next is null) break; // done, or the end of the file
-            read = next.GetAwaiter().GetResult();
-            want = nextWant;
-            position = nextPosition;
-            bounce = nextBounce;
-        }
-        return total;
-    }
-
-    private static int ReadOrThrow(int fd, BounceBuffer buffer, int count, long offset, string path)
-    {
-        int n = PRead(fd, buffer.Pointer, count, offset);
-        return n >= 0 ? n : throw Error("read", path);
-    }
-
     internal static long AlignUp(long n) => (n + Alignment - 1) & ~(long)(Alignment - 1);
 
     internal static IOException Error(string call, string path)
     {
         int errno = Marshal.GetLastPInvokeError();
         return new IOException($"Could not {call} '{path}' (errno {errno}: {Marshal.GetPInvokeErrorMessage(errno)}).");
-    }
-
-    internal static int PRead(int fd, byte* buffer, int count, long offset)
-    {
-        while (true)
-        {
-            nint n = PRead64(fd, buffer, (nuint)count, offset);
-            if (n >= 0 || Marshal.GetLastPInvokeError() != EINTR) return (int)n;
-        }
     }
 
     /// <summary>Writes all of <paramref name="count"/> bytes; on EINVAL from a direct write turns O_DIRECT off once and retries buffered.</summary>
@@ -144,9 +64,6 @@ internal static unsafe partial class DirectFile
 
     [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Open(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "pread64", SetLastError = true)]
-    private static partial nint PRead64(int fd, byte* buffer, nuint count, long offset);
 
     [LibraryImport("libc", EntryPoint = "pwrite64", SetLastError = true)]
     private static partial nint PWrite64(int fd, byte* buffer, nuint count, long offset);
