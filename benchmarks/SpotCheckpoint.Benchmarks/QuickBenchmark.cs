@@ -61,6 +61,7 @@ internal static class QuickBenchmark
         var memcpys = new List<double>();
         var rawWrites = new List<double>();
         var persistCpu = new List<CpuTime>();
+        var persistIdleCpu = new List<CpuTime>();
         var busyPersists = new List<double>();
         var busyRawWrites = new List<double>();
         var busyLoopSlowdowns = new List<double>();
@@ -76,6 +77,7 @@ internal static class QuickBenchmark
                 stalls.Add(stall);
                 persists.Add(persist);
                 persistCpu.Add(cpu);
+                persistIdleCpu.Add(IdleProcessCpu(TimeSpan.FromMilliseconds(persist)));
                 persistedBytes = ckpt.Statistics.LastBytes;
                 memcpys.Add(MeasureMemcpy(model, optimizer, rawBuffer));
                 rawWrites.Add(MeasureRawWrite(rawPath, rawBuffer, stateBytes));
@@ -99,10 +101,13 @@ internal static class QuickBenchmark
         }
         var cpuMedian = persistCpu.OrderBy(c => c.Total).ElementAt(persistCpu.Count / 2);
         double gb = persistedBytes / 1e9;
+        var idleMedian = persistIdleCpu.OrderBy(c => c.Total).ElementAt(persistIdleCpu.Count / 2);
+        double netCpu = Median(persistCpu.Zip(persistIdleCpu, (c, i) => (c - i).Total).ToList());
         Console.Error.WriteLine($"state {stateBytes / 1e6:F0} MB: stall {Median(stalls):F1} ms (memcpy {Median(memcpys):F1} ms), persist {Median(persists):F1} ms (raw write {Median(rawWrites):F1} ms)");
         Console.Error.WriteLine($"persist CPU {cpuMedian.Total / gb:F3} s/GB (user {cpuMedian.User / gb:F3}, system {cpuMedian.System / gb:F3}); alone: hash {phases.HashMs:F1} ms ({phases.HashCpuSeconds / gb:F3} s/GB), " +
             $"page-cache write {phases.WriteMs:F1} ms (user {phases.WriteCpuUserSeconds / gb:F3}, system {phases.WriteCpuSystemSeconds / gb:F3} s/GB), fsync {phases.FsyncMs:F1} ms; " +
             $"write+fsync 16 MiB {phases.Write16MiBWithFsyncMs:F1} ms, 4 MiB {phases.Write4MiBWithFsyncMs:F1} ms, two files in parallel {phases.TwoFilesInParallelWithFsyncMs:F1} ms");
+        Console.Error.WriteLine($"persist CPU less the process's own idle CPU over as long a window: {netCpu / gb:F3} s/GB (idle baseline {idleMedian.Total / gb:F3} s/GB)");
         Console.Error.WriteLine($"busy cores: persist {Median(busyPersists):F1} ms, raw write {Median(busyRawWrites):F1} ms, the busy loop ran {Median(busyLoopSlowdowns) * 100:F1} % slower during the persist");
 
         var moduleSave = Repeat(3, () =>
@@ -113,19 +118,22 @@ internal static class QuickBenchmark
 
         var restores = new List<double>();
         var rawReads = new List<double>();
+        var rawWarmReads = new List<double>();
         for (int i = 0; i <= Repeats; i++)
         {
             await using var ckpt = new Checkpointer(store, options).AddModule("model", model).AddOptimizer("optimizer", optimizer);
             var watch = Stopwatch.StartNew();
             await ckpt.ResumeAsync();
             double restore = watch.Elapsed.TotalMilliseconds;
-            double read = MeasureRawRead(rawPath, rawBuffer, stateBytes);
-            if (i == 0) continue; // warms the page cache for both
+            double read = MeasureRawRead(rawPath, rawBuffer, stateBytes, cold: true);
+            double warmRead = MeasureRawRead(rawPath, rawBuffer, stateBytes, cold: false);
+            if (i == 0) continue; // warm-up (JIT, the restore's buffers)
             restores.Add(restore);
             rawReads.Add(read);
+            rawWarmReads.Add(warmRead);
         }
         double memcpy = Median(memcpys), rawWrite = Median(rawWrites), rawRead = Median(rawReads);
-        Console.Error.WriteLine($"Module.save {moduleSave:F1} ms, restore {Median(restores):F1} ms (raw read {rawRead:F1} ms)");
+        Console.Error.WriteLine($"Module.save {moduleSave:F1} ms, restore {Median(restores):F1} ms (raw read {rawRead:F1} ms from the disk, {Median(rawWarmReads):F1} ms from the page cache)");
 
         (Interval95 Overhead, double SlowdownPct)? overhead = skipTraining ? null : await MeasureTrainingOverheadAsync(work, model, optimizer);
         var sweep = await SizeSweepAsync(work);
@@ -140,6 +148,7 @@ internal static class QuickBenchmark
             RawWriteMs = rawWrite,
             RestoreMs = Median(restores),
             RawReadMs = rawRead,
+            RawReadWarmMs = Median(rawWarmReads),
             StagingPeakBytes = stagingBytes,
             TrainingOverheadPct = overhead?.Overhead.Mean,
             TrainingOverheadPctUpper95 = overhead?.Overhead.Upper,
@@ -147,6 +156,8 @@ internal static class QuickBenchmark
             TrainingOverheadPairs = overhead?.Overhead.Samples,
             PersistSlowdownPct = overhead is { } o && !double.IsNaN(o.SlowdownPct) ? o.SlowdownPct : null, // NaN: no step ran wholly during a persist
             PersistCpuSecondsPerGB = cpuMedian.Total / gb,
+            PersistCpuNetSecondsPerGB = netCpu / gb,
+            PersistCpuIdleBaselineSecondsPerGB = idleMedian.Total / gb,
             PersistCpuShares = new CpuShares
             {
                 Hash = phases.HashCpuSeconds / cpuMedian.Total,
@@ -215,11 +226,16 @@ internal static class QuickBenchmark
         return watch.Elapsed.TotalMilliseconds;
     }
 
-    /// <summary>The same bytes read back with RandomAccess in 16 MiB reads (one timing).</summary>
-    private static double MeasureRawRead(string path, HostBuffer buffer, long bytes)
+    /// <summary>
+    /// The same bytes read back with RandomAccess in 16 MiB reads (one timing). <paramref name="cold"/>: the file's
+    /// pages are dropped from the page cache first (it is clean after its fsync), so the bytes come from the disk, as
+    /// a restore's do on a fresh machine; the persist writes with O_DIRECT, so its shards are not cached either.
+    /// </summary>
+    private static double MeasureRawRead(string path, HostBuffer buffer, long bytes, bool cold)
     {
-        var watch = Stopwatch.StartNew();
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        if (cold && OperatingSystem.IsLinux()) _ = PosixFadvise((int)handle.DangerousGetHandle(), 0, 0, 4 /* POSIX_FADV_DONTNEED */);
+        var watch = Stopwatch.StartNew();
         for (long done = 0; done < bytes;)
         {
             int n = (int)Math.Min(16 << 20, bytes - done);
@@ -229,6 +245,9 @@ internal static class QuickBenchmark
         }
         return watch.Elapsed.TotalMilliseconds;
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_fadvise")]
+    private static extern int PosixFadvise(int fd, long offset, long length, int advice);
 
     private static void TrainSteps(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int steps, int batch)
     {
@@ -257,6 +276,17 @@ internal static class QuickBenchmark
         var stats = ckpt.Statistics;
         if (stats.LastError is { } error) throw new InvalidOperationException("The benchmark's checkpoint failed.", error);
         return (stats.LastStall.TotalMilliseconds, stats.LastPersistDuration.TotalMilliseconds, used);
+    }
+
+    /// <summary>
+    /// The process's CPU time over <paramref name="window"/> while it does nothing measured: libtorch's worker threads,
+    /// the runtime (GC, tiered JIT, timers). Subtracted from a persist's process CPU, it leaves the persist's own.
+    /// </summary>
+    private static CpuTime IdleProcessCpu(TimeSpan window)
+    {
+        var before = CpuTime.Process();
+        Thread.Sleep(window);
+        return CpuTime.Process() - before;
     }
 
     private const int OverheadPairs = 10;
@@ -392,6 +422,7 @@ internal sealed class QuickResult
     public double RawWriteMs { get; init; }
     public double RestoreMs { get; init; }
     public double RawReadMs { get; init; }
+    public double RawReadWarmMs { get; init; }
     public long StagingPeakBytes { get; init; }
     public double? TrainingOverheadPct { get; init; }
     public double? TrainingOverheadPctUpper95 { get; init; }
@@ -399,6 +430,8 @@ internal sealed class QuickResult
     public int? TrainingOverheadPairs { get; init; }
     public double? PersistSlowdownPct { get; init; }
     public double PersistCpuSecondsPerGB { get; init; }
+    public double PersistCpuNetSecondsPerGB { get; init; }
+    public double PersistCpuIdleBaselineSecondsPerGB { get; init; }
     public CpuShares PersistCpuShares { get; init; } = new();
     public PhaseTimes PersistPhases { get; init; } = new();
     public double BusyPersistMs { get; init; }

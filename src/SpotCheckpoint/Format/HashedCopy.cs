@@ -24,8 +24,11 @@ internal static class HashedCopy
         {
             int length = (int)Math.Min(ChunkBytes, bytes - done);
             var memory = buffer.Memory(offset + done, length);
+            // Started first: a store that writes from this memory in the background (the local store's O_DIRECT path)
+            // reads it to the disk while it is hashed here; both only read it.
+            var writing = writer.WriteAsync(memory, cancellationToken);
             hash.Append(memory.Span);
-            await writer.WriteAsync(memory, cancellationToken).ConfigureAwait(false);
+            await writing.ConfigureAwait(false);
             done += length;
         }
         return hash.GetCurrentHashAsUInt64();

@@ -48,6 +48,9 @@ public sealed class LocalFileStore : ICheckpointStore
         var path = PathOf(key);
         FileSystemSync.CreateDirectoryDurably(Path.GetDirectoryName(path)!, Root);
         var temp = TempPathFor(path);
+        // Linux: O_DIRECT (no page-cache copy, about half the persist's CPU); elsewhere, or where refused, buffered.
+        if (DirectFile.TryCreate(temp) is { } direct)
+            return ValueTask.FromResult<CheckpointObjectWriter>(new DirectObjectWriter(direct, temp, path));
         var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
         return ValueTask.FromResult<CheckpointObjectWriter>(new LocalObjectWriter(stream, temp, path));
     }
@@ -92,6 +95,7 @@ public sealed class LocalFileStore : ICheckpointStore
             throw new FileNotFoundException($"Object '{key}' does not exist.", key, ex);
         }
         using var _ = handle;
+        // Buffered on purpose: a direct read through a bounce buffer measured no cheaper than the kernel's read-ahead.
         int total = 0;
         while (total < destination.Length)
         {
@@ -233,6 +237,41 @@ public sealed class LocalFileStore : ICheckpointStore
             if (_disposed) return ValueTask.CompletedTask;
             _disposed = true;
             stream.Dispose();
+            if (!_completed) TryDelete(tempPath);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class DirectObjectWriter(DirectFileWriter file, string tempPath, string finalPath) : CheckpointObjectWriter
+    {
+        private bool _completed;
+        private bool _disposed;
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested();
+            // A direct write from the caller's memory completes later: the caller may hash that memory meanwhile.
+            return file.Write(data.Span, tempPath) is { } reading ? new ValueTask(reading) : ValueTask.CompletedTask;
+        }
+
+        public override ValueTask CompleteAsync(CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested();
+            file.Complete(tempPath);
+            file.Dispose();
+            File.Move(tempPath, finalPath, overwrite: true);
+            FileSystemSync.FlushDirectory(Path.GetDirectoryName(finalPath)!);
+            _completed = true;
+            return ValueTask.CompletedTask;
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            if (_disposed) return ValueTask.CompletedTask;
+            _disposed = true;
+            file.Dispose();
             if (!_completed) TryDelete(tempPath);
             return ValueTask.CompletedTask;
         }
