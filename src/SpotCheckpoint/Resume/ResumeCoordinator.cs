@@ -44,6 +44,7 @@ internal sealed class ResumeCoordinator(ICheckpointStore store, string runId, Tr
             {
                 var abandoned = listings.Where(l => l.Step > listing.Step).Select(l => l.Step).Except(corruptSteps).ToList();
                 timeline.Resumed(listing.Step, abandoned);
+                timeline.ResumedManifest = manifest;
                 Log.Resumed(logger, runId, listing.Step, store.Description);
                 await RemoveCorruptAsync(corruptSteps, cancellationToken).ConfigureAwait(false);
                 return (new ResumeResult(true, listing.Step, manifest!.Epoch, failures) { AbandonedSteps = abandoned }, manifest);
