@@ -19,6 +19,27 @@ public sealed partial class CheckpointReader
         ? Manifest.Packs!.Select((_, i) => PackKey(i)).ToList()
         : Manifest.Shards.Select((_, i) => ShardKey(i)).ToList();
 
+    /// <summary>
+    /// Data bytes this checkpoint itself stored: its shards, or in version 2 the packs it wrote (chunks it
+    /// references in older packs are not counted).
+    /// </summary>
+    public long OwnBytes => Manifest.IsChunked
+        ? Manifest.Packs!.Where(p => p.Step == Step).Sum(p => p.Bytes)
+        : Manifest.Shards.Sum(s => s.Bytes);
+
+    /// <summary>
+    /// Data bytes a restore of this checkpoint needs: its shards, or in version 2 every distinct chunk it references,
+    /// wherever stored.
+    /// </summary>
+    public long TotalBytes => Manifest.IsChunked
+        ? Manifest.Tensors.SelectMany(t => t.Chunks!).DistinctBy(c => (c.Pack, c.Offset, c.Xxh128)).Sum(c => c.Bytes)
+        : Manifest.Shards.Sum(s => s.Bytes);
+
+    /// <summary>Version 2: tensor bytes found in packs of older checkpoints rather than written by this one (0 in version 1).</summary>
+    public long ReusedBytes => Manifest.IsChunked
+        ? Manifest.Tensors.SelectMany(t => t.Chunks!).Where(c => Manifest.Packs![c.Pack].Step != Step).Sum(c => c.Bytes)
+        : 0;
+
     private async Task VerifyPacksAsync(CancellationToken cancellationToken)
     {
         for (int i = 0; i < Manifest.Packs!.Count; i++)

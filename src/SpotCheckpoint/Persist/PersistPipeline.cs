@@ -139,7 +139,7 @@ internal sealed class PersistPipeline
             }
             Volatile.Write(ref _consecutiveFailures, 0);
             Log.Committed(_logger, _options.RunId, manifest.Step, bytes, snapshot.Stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
-            _metrics.RecordCommitted(persist, bytes);
+            _metrics.RecordCommitted(persist, bytes, shards.ReusedBytes);
             if (deviceStall is { } measured) _metrics.RecordDeviceStall(measured);
             _options.Policy.OnCheckpointCommitted(new CheckpointCommitCost(snapshot.Stall, persist, bytes) { DeviceStall = deviceStall ?? TimeSpan.Zero });
             var result = new CheckpointResult(_options.RunId, manifest.Step, bytes, snapshot.Stall, persist) { BytesReused = shards.ReusedBytes };
