@@ -149,7 +149,10 @@ public class IncrementalCheckpointTests
     [Test]
     public async Task Retention_removes_only_chunks_no_kept_checkpoint_references()
     {
-        await TrainAsync(until: 10, every: 2, o => { o.KeepLast = 2; o.IncompleteUploadMaxAge = TimeSpan.FromMilliseconds(1); });
+        await TrainAsync(until: 10, every: 2, o => o.KeepLast = 2);
+        Assert.That(Directory.GetFiles(ChunksDir), Has.Length.EqualTo(5), "the packs of deleted checkpoints wait for the incomplete-upload age");
+        foreach (var file in Directory.GetFiles(ChunksDir)) File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-2));
+        await CheckpointCatalog.ApplyRetentionAsync(_store, "test", keepLast: 2, incompleteMaxAge: TimeSpan.FromHours(1));
         var kept = await CheckpointCatalog.ListAsync(_store, "test");
         Assert.That(kept.Select(l => l.Step), Is.EqualTo(new long[] { 10, 8 }));
         var referenced = new HashSet<string>();
@@ -184,6 +187,23 @@ public class IncrementalCheckpointTests
         Assert.That(await _store.GetLengthAsync(young), Is.EqualTo(64), "a writer whose manifest is not written yet keeps its chunks");
         Assert.That(await _store.GetLengthAsync(old), Is.Null);
         await (await CheckpointReader.OpenAsync(_store, "test", 2)).VerifyAllAsync();
+    }
+
+    [Test]
+    public async Task An_incremental_checkpoint_exports_to_a_plain_safetensors_file_and_loads_into_a_model()
+    {
+        await TrainAsync(until: 4, every: 2);
+        var file = Path.Combine(_dir.Path, "weights.safetensors");
+        var result = await SpotCheckpoint.Export.CheckpointExport.ExportWeightsAsync(_store, "test", file, SpotCheckpoint.Export.WeightsFormat.Safetensors, step: 4);
+        Assert.That(new FileInfo(file).Length, Is.GreaterThan(FrozenBaseTraining.BaseBytes));
+
+        using var trained = new FrozenBaseTraining();
+        using var fresh = new FrozenBaseTraining(initSeed: 3);
+        long step = await SpotCheckpoint.Export.CheckpointExport.LoadWeightsAsync(_store, "test", fresh.Model, step: 4);
+        Assert.That(step, Is.EqualTo(4));
+        var reader = await CheckpointReader.OpenAsync(_store, "test", 4);
+        var baseWeight = await reader.ReadTensorBytesAsync(reader.Manifest.Tensors.Single(t => t.Name == "model/base.weight"));
+        Assert.That(fresh.Model.state_dict()["base.weight"].bytes.ToArray(), Is.EqualTo(baseWeight), "the frozen weight, assembled from its chunks");
     }
 
     private static void FlipByte(string path, long offset)
