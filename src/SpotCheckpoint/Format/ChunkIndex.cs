@@ -112,7 +112,9 @@ internal sealed class ChunkIndex
     {
         var chunks = new Dictionary<ChunkId, ChunkLocation>();
         var referenced = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var manifest in _known.Values)
+        // Newest first: a chunk is reused where the newest checkpoint holds it, so after a full checkpoint the later
+        // ones share only its packs (and older packs become collectable).
+        foreach (var manifest in _known.Values.Reverse())
         {
             var packs = manifest.Packs!;
             foreach (var p in packs) referenced.Add(p.File);

@@ -147,6 +147,21 @@ public class IncrementalCheckpointTests
     }
 
     [Test]
+    public async Task With_full_checkpoints_damage_to_a_shared_chunk_falls_back_to_an_independent_copy()
+    {
+        // FullCheckpointEvery = 2: step 2 (nothing to reuse) and step 4 are full, step 6 reuses step 4's packs.
+        await TrainAsync(until: 6, every: 2, o => o.FullCheckpointEvery = 2);
+        FlipByte(Packs(4).Single(), 100);
+        using var job = new FrozenBaseTraining(initSeed: 99);
+        await using var ckpt = job.Attach(FrozenBaseTraining.NewCheckpointer(_store));
+        var result = await ckpt.ResumeAsync();
+        Assert.That(result.Step, Is.EqualTo(2), "the full checkpoint at step 2 shares nothing with the damaged pack");
+        var skipped = result.SkippedCheckpoints.Cast<CheckpointCorruptException>().ToList();
+        Assert.That(skipped, Has.Count.EqualTo(2));
+        Assert.That(skipped.Select(s => s.Chunk).Distinct().Single(), Has.Length.EqualTo(32), "both name the same chunk");
+    }
+
+    [Test]
     public async Task Retention_removes_only_chunks_no_kept_checkpoint_references()
     {
         await TrainAsync(until: 10, every: 2, o => o.KeepLast = 2);
