@@ -35,7 +35,8 @@ internal sealed class MetricsSummary : IDisposable
             return string.Create(c,
                 $"metrics: {Get("spotcheckpoint.checkpoint.committed").Sum:0} committed, {Get("spotcheckpoint.checkpoint.skipped").Sum:0} skipped, " +
                 $"{Get("spotcheckpoint.checkpoint.failed").Sum:0} failed; stall mean {Mean(stall) * 1000:0.0} ms (max {stall.Max * 1000:0.0} ms); " +
-                $"persist mean {Mean(persist) * 1000:0.0} ms; {Get("spotcheckpoint.checkpoint.bytes").Sum / 1048576:0.0} MiB written at {Mean(throughput) / 1048576:0} MiB/s");
+                $"persist mean {Mean(persist) * 1000:0.0} ms; {Get("spotcheckpoint.checkpoint.bytes").Sum / 1048576:0.0} MiB written at {Mean(throughput) / 1048576:0} MiB/s, " +
+                $"{Get("spotcheckpoint.checkpoint.bytes.reused").Sum / 1048576:0.0} MiB reused");
         }
     }
 

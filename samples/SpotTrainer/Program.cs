@@ -51,7 +51,9 @@ static async Task<int> RunAsync(TrainerOptions options)
     random.manual_seed(options.Seed);
     using var data = new SyntheticDataset(options.Seed, samples: 4096, options.BatchSize);
     var model = TrainingSetup.CreateModel(options.ModelMb);
-    var optimizer = TrainingSetup.CreateOptimizer(options.Optimizer, model.parameters());
+    TrainingSetup.Freeze(model, options.Freeze);
+    // Frozen parameters stay out of the optimizer (no state for them, nothing for it to change).
+    var optimizer = TrainingSetup.CreateOptimizer(options.Optimizer, model.parameters().Where(p => p.requires_grad).ToList());
     var scheduler = TrainingSetup.CreateScheduler(options.Scheduler, optimizer, options.Steps);
     var lossFunction = nn.CrossEntropyLoss();
 
@@ -71,6 +73,8 @@ static async Task<int> RunAsync(TrainerOptions options)
             o.RunId = options.RunId;
             o.Policy = adaptive ?? CheckpointPolicy.EverySteps(options.CheckpointEvery);
             o.Metrics = metrics;
+            o.Incremental = options.Incremental;
+            o.FullCheckpointEvery = options.FullCheckpointEvery;
             if (options.Notice != "none") o.Notices.UseSignals();
             switch (options.Notice)
             {
@@ -159,7 +163,8 @@ static async Task<int> RunAsync(TrainerOptions options)
     }
 
     var summary = new Summary(step, checkpointer.ComputeStateSha256(), resume.Resumed ? resume.Step : null, stats.Committed,
-        Preempted: emergency is not null, NoticeProvider: emergency?.Notice.Provider, NoticeToCommitMs: emergency?.NoticeToCommit?.TotalMilliseconds);
+        Preempted: emergency is not null, NoticeProvider: emergency?.Notice.Provider, NoticeToCommitMs: emergency?.NoticeToCommit?.TotalMilliseconds,
+        BytesWritten: stats.BytesWritten, BytesReused: stats.BytesReused);
     if (options.SummaryJson is not null)
     {
         await File.WriteAllTextAsync(options.SummaryJson, JsonSerializer.Serialize(summary, SummaryJsonContext.Default.Summary));

@@ -10,6 +10,8 @@ namespace SpotTrainer;
 /// <param name="Preempted">True when a termination notice stopped the run (exit code 75).</param>
 /// <param name="NoticeProvider">Who gave that notice (aws, gcp, azure, signal); null when not preempted.</param>
 /// <param name="NoticeToCommitMs">From the notice being seen to the emergency checkpoint's commit; null when not preempted.</param>
+/// <param name="BytesWritten">Bytes this process's committed checkpoints uploaded (data and manifests).</param>
+/// <param name="BytesReused">Tensor bytes those checkpoints referenced where an earlier checkpoint stored them (--incremental).</param>
 internal sealed record Summary(
     long FinalStep,
     string FinalStateSha256,
@@ -17,7 +19,9 @@ internal sealed record Summary(
     long CheckpointsCommitted,
     bool Preempted = false,
     string? NoticeProvider = null,
-    double? NoticeToCommitMs = null);
+    double? NoticeToCommitMs = null,
+    long BytesWritten = 0,
+    long BytesReused = 0);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
 [JsonSerializable(typeof(Summary))]

@@ -30,6 +30,12 @@ internal sealed class TrainerOptions
     public bool Quiet { get; private set; }
     public bool Help { get; private set; }
     public string Notice { get; private set; } = "signal";
+    public bool Incremental { get; private set; }
+    public int? FullCheckpointEvery { get; private set; }
+    public IReadOnlyList<string> Freeze { get; private set; } = [];
+
+    /// <summary>The model's modules that hold parameters (what --freeze takes).</summary>
+    public static readonly string[] FreezableModules = ["fc1", "norm", "fc2", "head"];
 
     /// <summary>Largest --step-delay-ms: one hour a step is already more than any demo needs.</summary>
     public const long MaxStepDelayMs = 3_600_000;
@@ -66,13 +72,18 @@ internal sealed class TrainerOptions
           --scheduler NAME        step | multistep | exponential | cosine | onecycle | lambda | linear | sequential |
                                   chained (default onecycle)
           --batch-size B          samples per step (default 32)
+          --freeze NAMES          comma-separated modules to freeze (fc1, norm, fc2, head): their parameters get
+                                  requires_grad = false and stay out of the optimizer
+          --incremental           incremental checkpoints: each one writes only the chunks that changed
+          --full-every K          with --incremental: every K-th checkpoint rewrites every chunk
           --notice SOURCE         termination notices to act on (default signal):
                                     signal  SIGTERM/SIGINT, 30 s grace period
                                     aws | gcp | azure  signals plus that cloud's metadata service
                                     auto    signals plus the cloud that answers a short probe
                                     none    nothing (a signal ends the process at once)
           --summary-json PATH     write a JSON summary (finalStep, finalStateSha256, resumedFromStep,
-                                  checkpointsCommitted, preempted, noticeProvider, noticeToCommitMs)
+                                  checkpointsCommitted, preempted, noticeProvider, noticeToCommitMs,
+                                  bytesWritten, bytesReused)
           --quiet                 log warnings and errors only
           -h, --help              print this text to standard output and exit 0
         Exit codes: 0 done, 1 error, 2 usage (a bad option or value: one line on standard error), 75 preempted after committing an emergency checkpoint
@@ -152,6 +163,19 @@ internal sealed class TrainerOptions
                     break;
                 case "--batch-size": o.BatchSize = (int)Long(1, MaxBatchSize); break;
                 case "--summary-json": o.SummaryJson = Value(); break;
+                case "--incremental": o.Incremental = true; break;
+                case "--full-every": o.FullCheckpointEvery = (int)Long(1, int.MaxValue); break;
+                case "--freeze":
+                    var names = Value().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                    if (names.Length == 0) throw new UsageException("--freeze needs module names, e.g. fc2 or fc1,fc2");
+                    foreach (var name in names)
+                    {
+                        if (!FreezableModules.Contains(name))
+                            throw new UsageException($"--freeze: the model has no module '{name}' with parameters (it has {string.Join(", ", FreezableModules)})");
+                    }
+                    o.Freeze = names.Distinct().ToArray();
+                    if (o.Freeze.Count == FreezableModules.Length) throw new UsageException("--freeze: every module would be frozen, leaving nothing to train");
+                    break;
                 case "--quiet": o.Quiet = true; break;
                 case "--notice":
                     o.Notice = Value().ToLowerInvariant();

@@ -24,6 +24,16 @@ internal static class TrainingSetup
             ("head", nn.Linear(hidden, SyntheticDataset.Classes)));
     }
 
+    /// <summary>Sets requires_grad = false on the parameters of the named modules (names checked by the options).</summary>
+    public static void Freeze(nn.Module<Tensor, Tensor> model, IReadOnlyList<string> names)
+    {
+        foreach (var (name, module) in model.named_children())
+        {
+            if (!names.Contains(name)) continue;
+            foreach (var p in module.parameters()) p.requires_grad = false;
+        }
+    }
+
     /// <summary>
     /// One optimizer per name, each with settings that train this model. LBFGS is SpotCheckpoint's managed
     /// implementation (TorchSharp's keeps its history in native code, out of a checkpoint's reach).

@@ -13,6 +13,8 @@ internal static class CheckpointerOptionsMapper
         target.Policy = CreatePolicy(source.Policy, timeProvider);
         if (source.KeepLast is { } keep) target.KeepLast = keep;
         if (source.MaxShardBytes is { } shard) target.MaxShardBytes = shard;
+        if (source.Incremental is { } incremental) target.Incremental = incremental;
+        if (source.FullCheckpointEvery is { } full) target.FullCheckpointEvery = full;
         if (source.StagingBuffers is { } buffers) target.StagingBuffers = buffers;
         if (source.WhenBusy is { } busy) target.WhenBusy = busy;
         if (source.MaxBusyWait is { } wait) target.MaxBusyWait = wait;

@@ -34,6 +34,12 @@ public sealed class SpotCheckpointOptions
     /// <summary>Largest shard file in bytes. Default 1 GiB.</summary>
     public long? MaxShardBytes { get; set; }
 
+    /// <summary>Incremental checkpoints: each writes only the chunks that changed (format version 2). Default false.</summary>
+    public bool? Incremental { get; set; }
+
+    /// <summary>With <see cref="Incremental"/>: every K-th checkpoint rewrites every chunk; 0 or unset: never.</summary>
+    public int? FullCheckpointEvery { get; set; }
+
     /// <summary>Staging buffer sets, 1 to 4. Default 1.</summary>
     public int? StagingBuffers { get; set; }
 

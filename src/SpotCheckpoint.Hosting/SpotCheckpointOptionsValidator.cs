@@ -33,6 +33,7 @@ internal sealed class SpotCheckpointOptionsValidator : IValidateOptions<SpotChec
         }
         if (options.KeepLast is < 1) Fail("KeepLast", $"must be at least 1 (found {options.KeepLast}).");
         if (options.MaxShardBytes is < 1 << 20) Fail("MaxShardBytes", $"must be at least 1048576 (1 MiB) (found {options.MaxShardBytes}).");
+        if (options.FullCheckpointEvery is < 0) Fail("FullCheckpointEvery", $"cannot be negative (0 or unset: never) (found {options.FullCheckpointEvery}).");
         if (options.StagingBuffers is < 1 or > 4) Fail("StagingBuffers", $"must be 1 to 4 (found {options.StagingBuffers}).");
         if (options.MaxBusyWait < TimeSpan.Zero) Fail("MaxBusyWait", $"cannot be negative (found {options.MaxBusyWait}).");
         if (options.IncompleteUploadMaxAge <= TimeSpan.Zero) Fail("IncompleteUploadMaxAge", $"must be positive: a zero age would abort uploads that are still running (found {options.IncompleteUploadMaxAge}).");

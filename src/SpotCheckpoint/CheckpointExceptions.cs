@@ -24,11 +24,17 @@ public sealed class CheckpointCorruptException : CheckpointException
         Problem = problem;
     }
 
-    /// <summary>The store key of the damaged object (a shard or the manifest).</summary>
+    /// <summary>The store key of the damaged object (a shard, a chunk pack or the manifest).</summary>
     public string ObjectName { get; }
 
     /// <summary>What is wrong with it.</summary>
     public string Problem { get; }
+
+    /// <summary>
+    /// For a damaged chunk of an incremental (version-2) checkpoint: its identity, the XXH3-128 in 32 hex digits
+    /// (the same chunk may be shared by other checkpoints of the run); null otherwise.
+    /// </summary>
+    public string? Chunk { get; init; }
 }
 
 /// <summary>

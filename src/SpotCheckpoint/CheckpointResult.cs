@@ -3,10 +3,17 @@ namespace SpotCheckpoint;
 /// <summary>A committed checkpoint, as reported by <see cref="Checkpointer.CheckpointAsync"/>.</summary>
 /// <param name="RunId">The run.</param>
 /// <param name="Step">The step it captured.</param>
-/// <param name="Bytes">Bytes written (shards and manifest).</param>
+/// <param name="Bytes">Bytes written (shards or chunk packs, and the manifest).</param>
 /// <param name="Stall">How long training was blocked while the state was copied into staging buffers.</param>
 /// <param name="PersistDuration">From the end of the snapshot to the committed manifest.</param>
-public sealed record CheckpointResult(string RunId, long Step, long Bytes, TimeSpan Stall, TimeSpan PersistDuration);
+public sealed record CheckpointResult(string RunId, long Step, long Bytes, TimeSpan Stall, TimeSpan PersistDuration)
+{
+    /// <summary>
+    /// Incremental checkpoints: tensor bytes not written because an earlier checkpoint of the run already stored
+    /// them (the checkpoint references them); 0 otherwise.
+    /// </summary>
+    public long BytesReused { get; init; }
+}
 
 /// <summary>The outcome of <see cref="Checkpointer.ResumeAsync"/>.</summary>
 /// <param name="Resumed">True when state was restored from a checkpoint; false for a fresh start.</param>
@@ -43,6 +50,10 @@ public sealed record CheckpointerStatistics
     public TimeSpan LastPersistDuration { get; init; }
     /// <summary>Bytes of the most recent committed checkpoint.</summary>
     public long LastBytes { get; init; }
+    /// <summary>Bytes written by every checkpoint this checkpointer committed.</summary>
+    public long BytesWritten { get; init; }
+    /// <summary>Bytes every committed checkpoint referenced instead of writing them (incremental checkpoints).</summary>
+    public long BytesReused { get; init; }
     /// <summary>Host memory held by staging buffers.</summary>
     public long StagingBytes { get; init; }
     /// <summary>The most recent persist failure, if any.</summary>

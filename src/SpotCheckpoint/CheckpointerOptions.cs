@@ -28,8 +28,22 @@ public sealed class CheckpointerOptions
     /// <summary>How many committed checkpoints retention keeps (newest first). At least 1; default 3.</summary>
     public int KeepLast { get; set; } = 3;
 
-    /// <summary>Largest shard file; a tensor larger than this gets a shard of its own. Default 1 GiB.</summary>
+    /// <summary>Largest shard file; a tensor larger than this gets a shard of its own. Default 1 GiB. (It also bounds a chunk pack of an incremental checkpoint.)</summary>
     public long MaxShardBytes { get; set; } = 1L << 30;
+
+    /// <summary>
+    /// Incremental checkpoints (format version 2): tensor bytes are cut into content-addressed chunks, and a
+    /// checkpoint writes only the chunks no earlier checkpoint of the run holds; the rest are referenced.
+    /// Retention then removes a chunk only when no kept checkpoint references it. Default false (format version 1,
+    /// every checkpoint self-contained). See docs/concepts.md.
+    /// </summary>
+    public bool Incremental { get; set; }
+
+    /// <summary>
+    /// With <see cref="Incremental"/>: every K-th checkpoint of the process rewrites every chunk (an independent copy,
+    /// so that damage to one stored chunk cannot reach past it), at the cost of a full write. Null or 0 (default): never.
+    /// </summary>
+    public int? FullCheckpointEvery { get; set; }
 
     /// <summary>
     /// Staging buffer sets (each one copy of the state). 1 keeps memory at one copy; 2 lets a new snapshot be taken
@@ -126,6 +140,7 @@ public sealed class CheckpointerOptions
         if (!Enum.IsDefined(CudaStagingMode)) throw new ArgumentOutOfRangeException(nameof(CudaStagingMode), CudaStagingMode, "CudaStagingMode is not a known mode.");
         if (KeepLast < 1) throw new ArgumentOutOfRangeException(nameof(KeepLast), KeepLast, "KeepLast must be at least 1.");
         if (MaxShardBytes < 1 << 20) throw new ArgumentOutOfRangeException(nameof(MaxShardBytes), MaxShardBytes, "MaxShardBytes must be at least 1 MiB.");
+        if (FullCheckpointEvery is < 0) throw new ArgumentOutOfRangeException(nameof(FullCheckpointEvery), FullCheckpointEvery, "FullCheckpointEvery cannot be negative (0 or null: never).");
         if (StagingBuffers is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(StagingBuffers), StagingBuffers, "StagingBuffers must be 1 to 4.");
         if (MaxBusyWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBusyWait), MaxBusyWait, "MaxBusyWait cannot be negative.");
         if (IncompleteUploadMaxAge <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(IncompleteUploadMaxAge), IncompleteUploadMaxAge, "IncompleteUploadMaxAge must be positive: a zero age would abort uploads that are still running.");

@@ -36,7 +36,7 @@ public sealed class DependencyInjectionTests
     [Test]
     public void Configuration_values_reach_the_core_options()
     {
-        var settings = new SpotCheckpointOptions { RunId = "r", KeepLast = 7, StagingBuffers = 2, WhenBusy = BusyBehavior.Skip, CudaSeed = 42 };
+        var settings = new SpotCheckpointOptions { RunId = "r", KeepLast = 7, StagingBuffers = 2, WhenBusy = BusyBehavior.Skip, CudaSeed = 42, Incremental = true, FullCheckpointEvery = 5 };
         settings.Policy.Kind = PolicyKind.Steps;
         settings.Policy.Steps = 500;
         settings.Notices.SafetyMargin = TimeSpan.FromSeconds(9);
@@ -50,6 +50,8 @@ public sealed class DependencyInjectionTests
             Assert.That(options.RunId, Is.EqualTo("r"));
             Assert.That(options.KeepLast, Is.EqualTo(7));
             Assert.That(options.StagingBuffers, Is.EqualTo(2));
+            Assert.That(options.Incremental, Is.True);
+            Assert.That(options.FullCheckpointEvery, Is.EqualTo(5));
             Assert.That(options.WhenBusy, Is.EqualTo(BusyBehavior.Skip));
             Assert.That(options.CudaSeed, Is.EqualTo(42));
             Assert.That(options.Policy.ToString(), Is.EqualTo("every 500 steps"));

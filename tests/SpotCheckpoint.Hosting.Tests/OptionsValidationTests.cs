@@ -29,6 +29,7 @@ public sealed class OptionsValidationTests
     [TestCase("SpotCheckpoint:KeepLast", "0", "SpotCheckpoint:KeepLast must be at least 1")]
     [TestCase("SpotCheckpoint:RunId", "../escape", "SpotCheckpoint:RunId '../escape' is not valid")]
     [TestCase("SpotCheckpoint:StagingBuffers", "9", "SpotCheckpoint:StagingBuffers must be 1 to 4")]
+    [TestCase("SpotCheckpoint:FullCheckpointEvery", "-1", "SpotCheckpoint:FullCheckpointEvery cannot be negative")]
     [TestCase("SpotCheckpoint:MaxShardBytes", "1000", "SpotCheckpoint:MaxShardBytes must be at least 1048576")]
     [TestCase("SpotCheckpoint:MaxBusyWait", "-00:00:01", "SpotCheckpoint:MaxBusyWait cannot be negative")]
     [TestCase("SpotCheckpoint:IncompleteUploadMaxAge", "00:00:00", "SpotCheckpoint:IncompleteUploadMaxAge must be positive")]

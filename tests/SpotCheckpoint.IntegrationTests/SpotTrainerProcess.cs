@@ -21,7 +21,9 @@ internal static class SpotTrainerProcess
         long CheckpointsCommitted,
         bool Preempted,
         string? NoticeProvider,
-        double? NoticeToCommitMs);
+        double? NoticeToCommitMs,
+        long BytesWritten = 0,
+        long BytesReused = 0);
 
     public static Task<Outcome> RunAsync(string workDir, params string[] args) => RunAsync(workDir, killAfter: null, args);
 

@@ -43,7 +43,7 @@ internal static class CopyCommand
             long total = 0;
             foreach (var listing in selected)
             {
-                try { total += (await CheckpointReader.OpenAsync(sourceStore, source.RunId, listing.Step, cancellationToken).ConfigureAwait(false)).Manifest.Shards.Sum(s => s.Bytes); }
+                try { total += (await CheckpointReader.OpenAsync(sourceStore, source.RunId, listing.Step, cancellationToken).ConfigureAwait(false)).TotalBytes; }
                 catch (CheckpointCorruptException) { } // reported when it is copied
             }
 

@@ -29,7 +29,10 @@ internal static class InspectCommand
             var reader = await CheckpointReader.OpenAsync(store, run.RunId, listing.Step, cancellationToken).ConfigureAwait(false);
             long manifestBytes = await store.GetLengthAsync(listing.ManifestKey, cancellationToken).ConfigureAwait(false) ?? 0;
             var m = reader.Manifest;
-            var report = new InspectReport(store.Description + run.RunId, run.RunId, listing.Step, manifestBytes + m.Shards.Sum(s => s.Bytes), m.Tensors.Sum(t => t.Bytes), m);
+            var report = new InspectReport(store.Description + run.RunId, run.RunId, listing.Step, manifestBytes + reader.OwnBytes, m.Tensors.Sum(t => t.Bytes), m)
+            {
+                ReusedBytes = reader.ReusedBytes,
+            };
             if (parse.GetValue(json)) await output.WriteLineAsync(JsonSerializer.Serialize(report, CliJsonContext.Default.InspectReport)).ConfigureAwait(false);
             else Write(report, parse.GetValue(tensors), output);
             return CliApp.Success;
@@ -43,7 +46,10 @@ internal static class InspectCommand
         var c = CultureInfo.InvariantCulture;
         var m = report.Manifest;
         console.WriteLine($"{report.Location} step {report.Step} (epoch {m.Epoch.ToString(c)}), created {CliConsole.Time(m.CreatedUtc)}");
-        console.WriteLine($"{CliConsole.Size(report.Bytes)} in {m.Shards.Count.ToString(c)} shard(s), {m.Tensors.Count.ToString(c)} tensors ({CliConsole.Size(report.TensorBytes)}); " +
+        var stored = m.IsChunked
+            ? $"{CliConsole.Size(report.Bytes)} new in {m.Packs!.Count(p => p.Step == report.Step).ToString(c)} pack(s), {CliConsole.Size(report.ReusedBytes)} reused from {m.Packs!.Count(p => p.Step != report.Step).ToString(c)} older pack(s)"
+            : $"{CliConsole.Size(report.Bytes)} in {m.Shards.Count.ToString(c)} shard(s)";
+        console.WriteLine($"{stored}, {m.Tensors.Count.ToString(c)} tensors ({CliConsole.Size(report.TensorBytes)}); " +
             $"format {m.Format} v{m.SchemaVersion.ToString(c)}; written by {string.Join(", ", m.Writer.Select(w => $"{w.Key} {w.Value}"))}");
 
         var tensorsByName = m.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -86,7 +92,17 @@ internal static class InspectCommand
         var shards = CliConsole.Table(output).Title("shards").AddColumn("file").AddColumn(new TableColumn("size").RightAligned()).AddColumn(new TableColumn("tensors").RightAligned());
         for (int i = 0; i < m.Shards.Count; i++)
             shards.AddRow(Markup.Escape(m.Shards[i].File), CliConsole.Size(m.Shards[i].Bytes), m.Tensors.Count(t => t.Shard == i).ToString(c));
-        console.Write(shards);
+        if (m.IsChunked)
+        {
+            var packs = CliConsole.Table(output).Title("packs").AddColumn("file").AddColumn(new TableColumn("size").RightAligned()).AddColumn("written by");
+            foreach (var p in m.Packs!)
+                packs.AddRow(Markup.Escape(p.File), CliConsole.Size(p.Bytes), p.Step == report.Step ? "this checkpoint" : $"step {p.Step.ToString(c)} (reused)");
+            console.Write(packs);
+        }
+        else
+        {
+            console.Write(shards);
+        }
         if (listTensors)
         {
             var tensors = CliConsole.Table(output).Title("tensors").AddColumn("name").AddColumn("dtype").AddColumn("shape")

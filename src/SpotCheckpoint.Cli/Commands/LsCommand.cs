@@ -68,12 +68,12 @@ internal static class LsCommand
                 await reader.VerifyFramesAsync(cancellationToken).ConfigureAwait(false);
                 var manifest = reader.Manifest;
                 long manifestBytes = folder.Objects.First(o => o.Key == StoreKeys.ManifestKey(folder.RunId, folder.Step)).Length;
-                checkpoints.Add(new CheckpointEntry(folder.RunId, folder.Step, manifest.Epoch, manifest.CreatedUtc, manifestBytes + manifest.Shards.Sum(s => s.Bytes),
-                    manifest.Shards.Count, manifest.Tensors.Count, "ok", null));
+                checkpoints.Add(new CheckpointEntry(folder.RunId, folder.Step, manifest.Epoch, manifest.CreatedUtc, manifestBytes + reader.OwnBytes,
+                    manifest.IsChunked ? manifest.Packs!.Count : manifest.Shards.Count, manifest.Tensors.Count, "ok", null) { TotalBytes = manifestBytes + reader.TotalBytes });
             }
             catch (CheckpointCorruptException ex)
             {
-                checkpoints.Add(new CheckpointEntry(folder.RunId, folder.Step, null, folder.LastModified, folder.Bytes, 0, 0, "corrupt", ex.Message));
+                checkpoints.Add(new CheckpointEntry(folder.RunId, folder.Step, null, folder.LastModified, folder.Bytes, 0, 0, "corrupt", ex.Message) { TotalBytes = folder.Bytes });
             }
         }
         return new LsReport(location, checkpoints, uncommitted);
@@ -96,6 +96,7 @@ internal static class LsCommand
             table.AddColumn(new TableColumn("epoch").RightAligned());
             table.AddColumn("created (UTC)");
             table.AddColumn(new TableColumn("size").RightAligned());
+            table.AddColumn(new TableColumn("total").RightAligned());
             table.AddColumn(new TableColumn("shards").RightAligned());
             table.AddColumn(new TableColumn("tensors").RightAligned());
             table.AddColumn("state");
@@ -107,6 +108,7 @@ internal static class LsCommand
                 cells.Add(e.Epoch?.ToString(c) ?? "-");
                 cells.Add(CliConsole.Time(e.CreatedUtc));
                 cells.Add(CliConsole.Size(e.Bytes));
+                cells.Add(CliConsole.Size(e.TotalBytes));
                 cells.Add(e.Shards.ToString(c));
                 cells.Add(e.Tensors.ToString(c));
                 cells.Add(e.State == "ok" ? "ok" : $"[red]corrupt[/]: {Markup.Escape(e.Problem ?? "")}");

@@ -60,7 +60,7 @@ internal static class VerifyCommand
         {
             var reader = await CheckpointReader.OpenAsync(store, runId, step, cancellationToken).ConfigureAwait(false);
             await reader.VerifyAllAsync(cancellationToken).ConfigureAwait(false);
-            long bytes = reader.Manifest.Shards.Sum(s => s.Bytes);
+            long bytes = reader.TotalBytes;
             return new VerifyEntry(step, "verified", bytes, clock.Elapsed.TotalSeconds, null, null);
         }
         catch (CheckpointCorruptException ex)
@@ -74,7 +74,7 @@ internal static class VerifyCommand
         try
         {
             var reader = await CheckpointReader.OpenAsync(store, runId, step, cancellationToken).ConfigureAwait(false);
-            return reader.Manifest.Shards.Sum(s => s.Bytes);
+            return reader.TotalBytes;
         }
         catch (CheckpointCorruptException)
         {

@@ -44,6 +44,7 @@ internal sealed class CheckpointCopier(ICheckpointStore source, ICheckpointStore
         var written = new List<string>();
         try
         {
+            if (reader.Manifest.IsChunked) bytes += await CopyPacksAsync(reader, written, cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < reader.Manifest.Shards.Count; i++)
             {
                 var key = reader.ShardKey(i);
@@ -86,6 +87,45 @@ internal sealed class CheckpointCopier(ICheckpointStore source, ICheckpointStore
         await writer.WriteAsync(content, cancellationToken).ConfigureAwait(false);
         await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Version 2: every chunk the checkpoint references is verified at the source, then each pack it references is
+    /// copied unless the destination holds it already (shared with a checkpoint copied before); only packs this call
+    /// wrote are listed in <paramref name="written"/> (for removal on failure).
+    /// </summary>
+    private async Task<long> CopyPacksAsync(CheckpointReader reader, List<string> written, CancellationToken cancellationToken)
+    {
+        await reader.VerifyAllAsync(cancellationToken).ConfigureAwait(false);
+        long bytes = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+        try
+        {
+            for (int i = 0; i < reader.Manifest.Packs!.Count; i++)
+            {
+                var pack = reader.Manifest.Packs[i];
+                var key = reader.PackKey(i);
+                if (await destination.GetLengthAsync(key, cancellationToken).ConfigureAwait(false) == pack.Bytes) continue;
+                written.Add(key);
+                await using var writer = await destination.OpenWriteAsync(key, pack.Bytes, cancellationToken).ConfigureAwait(false);
+                for (long position = 0; position < pack.Bytes;)
+                {
+                    int want = (int)Math.Min(ChunkBytes, pack.Bytes - position);
+                    int read = await source.ReadAsync(key, position, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                    if (read <= 0) throw new CheckpointCorruptException(key, $"the chunk pack is truncated ({position} of {pack.Bytes} bytes)");
+                    await writer.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                    position += read;
+                    Progress(read);
+                }
+                await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                bytes += pack.Bytes;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return bytes;
     }
 
     private async Task<long> CopyShardAsync(CheckpointManifest manifest, int shardIndex, string key, CancellationToken cancellationToken)

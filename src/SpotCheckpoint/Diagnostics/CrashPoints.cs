@@ -21,6 +21,12 @@ internal static class CrashPoints
     /// <summary>Retention has deleted its first object and has more to delete.</summary>
     public const string MidRetention = "mid-retention";
 
+    /// <summary>Every chunk pack of an incremental checkpoint is written and the reused ones checked; the manifest has not been started.</summary>
+    public const string AfterChunks = "after-chunks";
+
+    /// <summary>The chunk collector has deleted its first unreferenced pack and has more to consider.</summary>
+    public const string MidGc = "mid-gc";
+
     private static readonly (string Point, int Count)? Target = Parse(Environment.GetEnvironmentVariable("SPOTCKPT_CRASH_AT"));
     private static int _hits;
 

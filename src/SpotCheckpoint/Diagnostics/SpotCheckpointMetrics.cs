@@ -22,6 +22,7 @@ public sealed class SpotCheckpointMetrics : IDisposable
     private readonly Histogram<double> _persist;
     private readonly Histogram<double> _throughput;
     private readonly Counter<long> _bytes;
+    private readonly Counter<long> _bytesReused;
     private readonly Counter<long> _committed;
     private readonly Counter<long> _skipped;
     private readonly Counter<long> _failed;
@@ -51,7 +52,9 @@ public sealed class SpotCheckpointMetrics : IDisposable
         _throughput = Meter.CreateHistogram<double>("spotcheckpoint.checkpoint.persist.throughput", "By/s",
             "Bytes of a committed checkpoint divided by its persist duration.");
         _bytes = Meter.CreateCounter<long>("spotcheckpoint.checkpoint.bytes", "By",
-            "Bytes written by committed checkpoints (shards and manifests).");
+            "Bytes written by committed checkpoints (shards or chunk packs, and manifests).");
+        _bytesReused = Meter.CreateCounter<long>("spotcheckpoint.checkpoint.bytes.reused", "By",
+            "Tensor bytes committed incremental checkpoints referenced where an earlier checkpoint stored them, instead of writing them.");
         _committed = Meter.CreateCounter<long>("spotcheckpoint.checkpoint.committed", "{checkpoint}",
             "Checkpoints committed.");
         _skipped = Meter.CreateCounter<long>("spotcheckpoint.checkpoint.skipped", "{checkpoint}",
@@ -138,10 +141,11 @@ public sealed class SpotCheckpointMetrics : IDisposable
     // Not added to the waste: the host stall, already counted, overlaps it.
     internal void RecordDeviceStall(TimeSpan deviceStall) => _deviceStall.Record(deviceStall.TotalSeconds);
 
-    internal void RecordCommitted(TimeSpan persist, long bytes)
+    internal void RecordCommitted(TimeSpan persist, long bytes, long reusedBytes = 0)
     {
         _committed.Add(1);
         _bytes.Add(bytes);
+        if (reusedBytes > 0) _bytesReused.Add(reusedBytes);
         _persist.Record(persist.TotalSeconds);
         if (persist > TimeSpan.Zero) _throughput.Record(bytes / persist.TotalSeconds);
     }

@@ -7,9 +7,10 @@ namespace SpotCheckpoint.Format;
 
 /// <summary>
 /// Reads one committed checkpoint back: the manifest (checksum-verified), the shard frames (sizes and header
-/// checksums) and tensor bytes (each tensor's checksum verified as it is read).
+/// checksums) or chunk packs (sizes), and tensor bytes (each tensor's, or in version 2 each chunk's, checksum
+/// verified as it is read).
 /// </summary>
-public sealed class CheckpointReader
+public sealed partial class CheckpointReader
 {
     private readonly ICheckpointStore _store;
 
@@ -51,9 +52,14 @@ public sealed class CheckpointReader
         return new CheckpointReader(store, runId, step, manifest);
     }
 
-    /// <summary>Checks every shard's size and header checksum (cheap: reads headers only).</summary>
+    /// <summary>Checks every shard's size and header checksum, or in version 2 every pack's size (cheap: reads headers only).</summary>
     public async Task VerifyFramesAsync(CancellationToken cancellationToken = default)
     {
+        if (Manifest.IsChunked)
+        {
+            await VerifyPacksAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
         for (int i = 0; i < Manifest.Shards.Count; i++)
         {
             var shard = Manifest.Shards[i];
@@ -76,6 +82,12 @@ public sealed class CheckpointReader
     /// </summary>
     public async Task ReadTensorAsync(TensorEntry tensor, IntPtr destination, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(tensor);
+        if (Manifest.IsChunked)
+        {
+            await ReadChunksAsync(tensor, destination, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         var key = ShardKey(tensor.Shard);
         ulong hash = await HashedCopy.ReadAsync(_store, key, tensor.Offset, tensor.Bytes, destination, advance: true, $"tensor '{tensor.Name}'", cancellationToken).ConfigureAwait(false);
         if (SafetensorsHeader.Hex(hash) != tensor.Xxh3)
@@ -85,7 +97,7 @@ public sealed class CheckpointReader
     /// <summary>Reads a tensor into a new array and verifies it (for small tensors such as RNG state).</summary>
     public async Task<byte[]> ReadTensorBytesAsync(TensorEntry tensor, CancellationToken cancellationToken = default)
     {
-        if (tensor.Bytes > int.MaxValue) throw new CheckpointCorruptException(ShardKey(tensor.Shard), $"tensor '{tensor.Name}' is too large for this use");
+        if (tensor.Bytes > int.MaxValue) throw new CheckpointCorruptException(StoreKeys.ManifestKey(RunId, Step), $"tensor '{tensor.Name}' is too large for this use");
         var bytes = new byte[tensor.Bytes];
         using var buffer = new HostBuffer(Math.Max(1, tensor.Bytes));
         await ReadTensorAsync(tensor, AddressOf(buffer), cancellationToken).ConfigureAwait(false);
@@ -97,6 +109,11 @@ public sealed class CheckpointReader
     public async Task VerifyAllAsync(CancellationToken cancellationToken = default)
     {
         await VerifyFramesAsync(cancellationToken).ConfigureAwait(false);
+        if (Manifest.IsChunked)
+        {
+            await VerifyChunksAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
         long largest = Manifest.Tensors.Count == 0 ? 1 : Math.Max(1, Manifest.Tensors.Max(t => Math.Min(t.Bytes, HashedCopy.ChunkBytes)));
         using var scratch = new HostBuffer(largest);
         foreach (var tensor in Manifest.Tensors)

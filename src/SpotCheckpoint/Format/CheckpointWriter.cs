@@ -6,12 +6,16 @@ using SpotCheckpoint.Storage;
 
 namespace SpotCheckpoint.Format;
 
-/// <summary>The shards one attempt wrote, so that they can be removed when the checkpoint is proven absent.</summary>
+/// <summary>The data objects (shards or chunk packs) one attempt wrote, so that they can be removed when the checkpoint is proven absent.</summary>
 internal sealed class WrittenShards
 {
     public List<string> Keys { get; } = new();
 
+    /// <summary>Data bytes written by this attempt.</summary>
     public long Bytes { get; set; }
+
+    /// <summary>Data bytes referenced where an older checkpoint already stored them (incremental checkpoints).</summary>
+    public long ReusedBytes { get; init; }
 
     /// <summary>Best effort: a shard left behind is invisible (no manifest names it) and retention removes it later.</summary>
     public async Task DeleteAsync(ICheckpointStore store)

@@ -4,14 +4,21 @@ using System.Text.Json.Serialization;
 namespace SpotCheckpoint.Format;
 
 /// <summary>
-/// The manifest of one checkpoint (schema version 1): what was captured, where each tensor's bytes are, and their
-/// checksums. Written last; its presence under <c>run/step-N/manifest.json</c> is what commits the checkpoint.
-/// See docs/format.md.
+/// The manifest of one checkpoint: what was captured, where each tensor's bytes are, and their checksums. Written
+/// last; its presence under <c>run/step-N/manifest.json</c> is what commits the checkpoint. Version 1 keeps the
+/// bytes in safetensors shards inside the step's folder; version 2 (incremental) cuts each tensor into
+/// content-addressed chunks stored in packs under <c>run/chunks/</c>, shared between checkpoints. See docs/format.md.
 /// </summary>
 public sealed class CheckpointManifest
 {
-    /// <summary>The schema version this library writes.</summary>
-    public const int CurrentSchemaVersion = 1;
+    /// <summary>The newest schema version this library reads and writes (2: chunked, incremental).</summary>
+    public const int CurrentSchemaVersion = ChunkedSchemaVersion;
+
+    /// <summary>Schema version 1: tensor bytes in safetensors shards inside the checkpoint's folder.</summary>
+    public const int ShardedSchemaVersion = 1;
+
+    /// <summary>Schema version 2: tensor bytes in content-addressed chunks, stored in the run's packs.</summary>
+    public const int ChunkedSchemaVersion = 2;
 
     /// <summary>The format marker, always <c>spotcheckpoint</c>.</summary>
     [JsonRequired]
@@ -19,7 +26,7 @@ public sealed class CheckpointManifest
 
     /// <summary>Schema version; readers refuse versions they do not know.</summary>
     [JsonRequired]
-    public int SchemaVersion { get; set; } = CurrentSchemaVersion;
+    public int SchemaVersion { get; set; } = ShardedSchemaVersion;
 
     /// <summary>The run this checkpoint belongs to.</summary>
     [JsonRequired]
@@ -38,8 +45,18 @@ public sealed class CheckpointManifest
     /// <summary>Library versions that wrote the checkpoint.</summary>
     public Dictionary<string, string> Writer { get; set; } = new();
 
-    /// <summary>The safetensors shard files.</summary>
+    /// <summary>The safetensors shard files (version 1; empty in version 2).</summary>
     public List<ShardEntry> Shards { get; set; } = new();
+
+    /// <summary>Version 2: the packs (objects under <c>run/chunks/</c>) this checkpoint's chunks live in; null in version 1.</summary>
+    public List<PackEntry>? Packs { get; set; }
+
+    /// <summary>Version 2: the chunk size tensors were cut into (the last chunk of a tensor may be shorter); null in version 1.</summary>
+    public long? ChunkBytes { get; set; }
+
+    /// <summary>True when this is a version-2 (chunked) manifest.</summary>
+    [JsonIgnore]
+    public bool IsChunked => SchemaVersion == ChunkedSchemaVersion;
 
     /// <summary>Every tensor, in shard and offset order.</summary>
     public List<TensorEntry> Tensors { get; set; } = new();
@@ -83,6 +100,33 @@ public sealed class ShardEntry
     public string HeaderXxh3 { get; set; } = "";
 }
 
+/// <summary>
+/// One pack of a version-2 checkpoint: an object <c>run/chunks/&lt;File&gt;</c> holding chunks back to back (no header).
+/// A pack is written by one checkpoint (<see cref="Step"/>) and may be referenced by later ones.
+/// </summary>
+public sealed class PackEntry
+{
+    /// <summary>File name inside the run's <c>chunks/</c> folder: <c>&lt;step, 8 digits&gt;-&lt;attempt, 8 hex&gt;-&lt;index, 5 digits&gt;.bin</c>.</summary>
+    public string File { get; set; } = "";
+    /// <summary>Total size in bytes.</summary>
+    public long Bytes { get; set; }
+    /// <summary>The step of the checkpoint that wrote it.</summary>
+    public long Step { get; set; }
+}
+
+/// <summary>One chunk of a tensor (version 2): its content hash and where its bytes are.</summary>
+public sealed class ChunkEntry
+{
+    /// <summary>XXH3-128 of the chunk's bytes as 32 hex digits (with <see cref="Bytes"/>, the chunk's identity).</summary>
+    public string Xxh128 { get; set; } = "";
+    /// <summary>Length in bytes.</summary>
+    public long Bytes { get; set; }
+    /// <summary>Index into <see cref="CheckpointManifest.Packs"/>.</summary>
+    public int Pack { get; set; }
+    /// <summary>Byte offset in the pack.</summary>
+    public long Offset { get; set; }
+}
+
 /// <summary>One tensor's place and checksum.</summary>
 public sealed class TensorEntry
 {
@@ -92,14 +136,16 @@ public sealed class TensorEntry
     public string Dtype { get; set; } = "";
     /// <summary>Shape.</summary>
     public long[] Shape { get; set; } = Array.Empty<long>();
-    /// <summary>Index into <see cref="CheckpointManifest.Shards"/>.</summary>
+    /// <summary>Index into <see cref="CheckpointManifest.Shards"/> (version 1).</summary>
     public int Shard { get; set; }
-    /// <summary>Absolute byte offset in the shard file.</summary>
+    /// <summary>Absolute byte offset in the shard file (version 1).</summary>
     public long Offset { get; set; }
     /// <summary>Length in bytes.</summary>
     public long Bytes { get; set; }
-    /// <summary>XXH3-64 of the bytes as 16 hex digits.</summary>
+    /// <summary>XXH3-64 of the bytes as 16 hex digits (version 1; empty in version 2, where each chunk carries its hash).</summary>
     public string Xxh3 { get; set; } = "";
+    /// <summary>Version 2: the tensor's chunks in order (their lengths add up to <see cref="Bytes"/>); null in version 1.</summary>
+    public List<ChunkEntry>? Chunks { get; set; }
 }
 
 /// <summary>A registered module.</summary>

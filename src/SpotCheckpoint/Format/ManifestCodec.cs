@@ -99,12 +99,18 @@ public static partial class ManifestCodec
         void Fail(string problem) => throw new CheckpointCorruptException(key, problem);
 
         if (m.Format != "spotcheckpoint") Fail($"unknown format '{m.Format}'");
-        if (m.SchemaVersion != CheckpointManifest.CurrentSchemaVersion)
-            Fail($"schema version {m.SchemaVersion} is not supported by this library (it reads version {CheckpointManifest.CurrentSchemaVersion})");
+        if (m.SchemaVersion is not (CheckpointManifest.ShardedSchemaVersion or CheckpointManifest.ChunkedSchemaVersion))
+            Fail($"schema version {m.SchemaVersion} is not supported by this library (it reads versions {CheckpointManifest.ShardedSchemaVersion} and {CheckpointManifest.ChunkedSchemaVersion})");
         if (m.RunId != expectedRunId) Fail($"it belongs to run '{m.RunId}', not '{expectedRunId}'");
         if (m.Step != expectedStep) Fail($"it records step {m.Step} but is stored as step {expectedStep}");
         m.Shards ??= new(); m.Tensors ??= new(); m.Modules ??= new(); m.Optimizers ??= new();
         m.Schedulers ??= new(); m.UserState ??= new(); m.Writer ??= new();
+        if (m.IsChunked)
+        {
+            ChunkedManifestRules.Validate(m, key);
+            return;
+        }
+        if (m.Packs is not null || m.ChunkBytes is not null) Fail("a version-1 manifest names chunk packs");
 
         for (int i = 0; i < m.Shards.Count; i++)
         {
@@ -122,22 +128,9 @@ public static partial class ManifestCodec
         for (int i = 0; i < perShard.Length; i++) perShard[i] = new();
         foreach (var t in m.Tensors)
         {
-            if (t is null || string.IsNullOrEmpty(t.Name) || t.Name.Length > 1024) Fail("a tensor has no valid name");
-            if (!names.Add(t!.Name)) Fail($"tensor '{t.Name}' appears twice");
-            if (!TensorDtypes.TryGetElementSize(t.Dtype ?? "", out var elementSize)) Fail($"tensor '{t.Name}' has unknown dtype '{t.Dtype}'");
+            ValidateTensor(t, names, key);
+            if (t.Chunks is not null) Fail($"tensor '{t.Name}' lists chunks in a version-1 manifest");
             if (t.Shard < 0 || t.Shard >= m.Shards.Count) Fail($"tensor '{t.Name}' names shard {t.Shard}, which does not exist");
-            if (t.Shape is null || t.Shape.Length > 32) Fail($"tensor '{t.Name}' has an invalid shape");
-            long elements = 1;
-            foreach (var d in t.Shape!)
-            {
-                if (d < 0 || d > MaxObjectBytes) Fail($"tensor '{t.Name}' has an invalid dimension {d}");
-                try { elements = checked(elements * d); }
-                catch (OverflowException) { Fail($"tensor '{t.Name}' has an absurd shape"); }
-            }
-            long expectedBytes = 0;
-            try { expectedBytes = checked(elements * elementSize); }
-            catch (OverflowException) { Fail($"tensor '{t.Name}' has an absurd shape"); }
-            if (t.Bytes != expectedBytes) Fail($"tensor '{t.Name}' records {t.Bytes} bytes but its shape and dtype need {expectedBytes}");
             var shard = m.Shards[t.Shard];
             if (t.Offset < shard.DataOffset || t.Bytes > shard.Bytes || t.Offset > shard.Bytes - t.Bytes)
                 Fail($"tensor '{t.Name}' lies outside shard '{shard.File}'");
@@ -153,6 +146,28 @@ public static partial class ManifestCodec
                 if (ranges[r].Start < ranges[r - 1].End) Fail($"tensors '{ranges[r - 1].Name}' and '{ranges[r].Name}' overlap");
             }
         }
+    }
+
+    /// <summary>The checks every tensor entry passes in either version: a unique name, a known dtype, a sane shape that matches its size.</summary>
+    internal static void ValidateTensor(TensorEntry? t, HashSet<string> names, string key)
+    {
+        void Fail(string problem) => throw new CheckpointCorruptException(key, problem);
+
+        if (t is null || string.IsNullOrEmpty(t.Name) || t.Name.Length > 1024) Fail("a tensor has no valid name");
+        if (!names.Add(t!.Name)) Fail($"tensor '{t.Name}' appears twice");
+        if (!TensorDtypes.TryGetElementSize(t.Dtype ?? "", out var elementSize)) Fail($"tensor '{t.Name}' has unknown dtype '{t.Dtype}'");
+        if (t.Shape is null || t.Shape.Length > 32) Fail($"tensor '{t.Name}' has an invalid shape");
+        long elements = 1;
+        foreach (var d in t.Shape!)
+        {
+            if (d < 0 || d > MaxObjectBytes) Fail($"tensor '{t.Name}' has an invalid dimension {d}");
+            try { elements = checked(elements * d); }
+            catch (OverflowException) { Fail($"tensor '{t.Name}' has an absurd shape"); }
+        }
+        long expectedBytes = 0;
+        try { expectedBytes = checked(elements * elementSize); }
+        catch (OverflowException) { Fail($"tensor '{t.Name}' has an absurd shape"); }
+        if (t.Bytes != expectedBytes) Fail($"tensor '{t.Name}' records {t.Bytes} bytes but its shape and dtype need {expectedBytes}");
     }
 
     [GeneratedRegex("^shard-[0-9]{5}\\.[0-9a-f]{8}\\.safetensors\\z", RegexOptions.CultureInvariant)]

@@ -29,6 +29,9 @@ internal sealed class PersistPipeline
     private readonly object _gate = new();
     private CheckpointerStatistics _stats = new();
     private int _consecutiveFailures;
+    private readonly ChunkIndex _chunks = new();
+    private bool _seeded;
+    private int _sinceFull;
 
     public PersistPipeline(ICheckpointStore store, CheckpointerOptions options, ILogger logger, TimeProvider time, StagingSlotPool pool, RunTimeline timeline,
         RunHistoryRecorder history)
@@ -42,7 +45,7 @@ internal sealed class PersistPipeline
         _metrics = options.Metrics ?? SpotCheckpointMetrics.Shared;
         _history = history;
         Retention = new RetentionRunner(store, options.RunId, options.KeepLast, options.IncompleteUploadMaxAge,
-            () => timeline.Scope(pool.InFlightSteps()), logger, timeline.Forget);
+            () => timeline.Scope(pool.InFlightSteps()), logger, timeline.Forget) { Chunks = _chunks };
     }
 
     public RetentionRunner Retention { get; }
@@ -85,6 +88,7 @@ internal sealed class PersistPipeline
     {
         var manifest = snapshot.Manifest;
         var started = Stopwatch.GetTimestamp();
+        PackLease? lease = null;
         try
         {
             // The device-to-host copies must have landed before the staged bytes are read (and before the arena is reused).
@@ -95,7 +99,19 @@ internal sealed class PersistPipeline
                 // Null until measured (with FenceOptimizerStep, until the next optimizer step placed its fence).
                 if (copy.DeviceStall is { } s && (deviceStall is null || s > deviceStall)) deviceStall = s;
             }
-            var shards = await CheckpointWriter.WriteShardsAsync(_store, manifest, snapshot.Arena, cancellationToken).ConfigureAwait(false);
+            bool full = false;
+            WrittenShards shards;
+            if (_options.Incremental)
+            {
+                lease = _chunks.Lease();
+                full = NextIsFull();
+                var settings = new ChunkWriteSettings(ChunkWriteSettings.DefaultChunkBytes, _options.MaxShardBytes, full);
+                shards = await ChunkedCheckpointWriter.WriteAsync(_store, manifest, snapshot.Arena, _chunks, lease, settings, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                shards = await CheckpointWriter.WriteShardsAsync(_store, manifest, snapshot.Arena, cancellationToken).ConfigureAwait(false);
+            }
             // The history is stamped at the one place the manifest is finalised, when duration and size are known.
             var committer = new CheckpointCommitter(_store, _timeline.IsAbandoned)
             {
@@ -103,6 +119,12 @@ internal sealed class PersistPipeline
             };
             long bytes = await committer.CommitAsync(manifest, shards, cancellationToken).ConfigureAwait(false);
             var persist = Stopwatch.GetElapsedTime(started);
+            if (_options.Incremental)
+            {
+                // Known before the lease ends, so this process's collector never sees its packs unreferenced.
+                _chunks.Add(manifest);
+                lock (_gate) _sinceFull = full ? 0 : _sinceFull + 1;
+            }
             _history.Committed(manifest);
             _timeline.Committed(manifest.Step);
             _pool.MarkCommitted(manifest.Step);
@@ -111,15 +133,16 @@ internal sealed class PersistPipeline
                 _stats = _stats with
                 {
                     Committed = _stats.Committed + 1, LastPersistDuration = persist, LastBytes = bytes,
+                    BytesWritten = _stats.BytesWritten + bytes, BytesReused = _stats.BytesReused + shards.ReusedBytes,
                     LastDeviceStall = deviceStall ?? _stats.LastDeviceStall,
                 };
             }
             Volatile.Write(ref _consecutiveFailures, 0);
             Log.Committed(_logger, _options.RunId, manifest.Step, bytes, snapshot.Stall.TotalMilliseconds, persist.TotalMilliseconds, _store.Description);
-            _metrics.RecordCommitted(persist, bytes);
+            _metrics.RecordCommitted(persist, bytes, shards.ReusedBytes);
             if (deviceStall is { } measured) _metrics.RecordDeviceStall(measured);
             _options.Policy.OnCheckpointCommitted(new CheckpointCommitCost(snapshot.Stall, persist, bytes) { DeviceStall = deviceStall ?? TimeSpan.Zero });
-            var result = new CheckpointResult(_options.RunId, manifest.Step, bytes, snapshot.Stall, persist);
+            var result = new CheckpointResult(_options.RunId, manifest.Step, bytes, snapshot.Stall, persist) { BytesReused = shards.ReusedBytes };
             if (_options.OnCommitted is { } callback) await InvokeAsync(() => callback(new CheckpointCommittedArguments(result)), "OnCommitted").ConfigureAwait(false);
             Retention.Schedule();
             return new PersistOutcome(result, null);
@@ -139,6 +162,27 @@ internal sealed class PersistPipeline
             if (_options.OnPersistFailed is { } callback)
                 await InvokeAsync(() => callback(new CheckpointPersistFailedArguments(_options.RunId, manifest.Step, ex, failures)), "OnPersistFailed").ConfigureAwait(false);
             return new PersistOutcome(null, ex);
+        }
+        finally
+        {
+            lease?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Whether the next incremental checkpoint rewrites every chunk (<see cref="CheckpointerOptions.FullCheckpointEvery"/>);
+    /// seeds the chunk index with the manifest resumed from on first use.
+    /// </summary>
+    private bool NextIsFull()
+    {
+        lock (_gate)
+        {
+            if (!_seeded)
+            {
+                _seeded = true;
+                if (_timeline.ResumedManifest is { } resumed) _chunks.Add(resumed);
+            }
+            return _options.FullCheckpointEvery is int k && k > 0 && _sinceFull + 1 >= k;
         }
     }
 

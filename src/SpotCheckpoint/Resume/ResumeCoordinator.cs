@@ -37,13 +37,18 @@ internal sealed class ResumeCoordinator(ICheckpointStore store, string runId, Tr
 
         var failures = new List<CheckpointException>();
         var corruptSteps = new List<long>();
+        var damaged = new HashSet<(string Pack, string Chunk)>();
         foreach (var listing in listings)
         {
-            var (failure, manifest) = await TryRestoreAsync(observed, listing, cancellationToken).ConfigureAwait(false);
+            var (failure, manifest) = await SharesDamageAsync(listing, damaged, cancellationToken).ConfigureAwait(false) is { } shared
+                ? (shared, null)
+                : await TryRestoreAsync(observed, listing, cancellationToken).ConfigureAwait(false);
+            if (failure is CheckpointCorruptException { Chunk: { } chunk } damage) damaged.Add((damage.ObjectName, chunk));
             if (failure is null)
             {
                 var abandoned = listings.Where(l => l.Step > listing.Step).Select(l => l.Step).Except(corruptSteps).ToList();
                 timeline.Resumed(listing.Step, abandoned);
+                timeline.ResumedManifest = manifest;
                 Log.Resumed(logger, runId, listing.Step, store.Description);
                 await RemoveCorruptAsync(corruptSteps, cancellationToken).ConfigureAwait(false);
                 return (new ResumeResult(true, listing.Step, manifest!.Epoch, failures) { AbandonedSteps = abandoned }, manifest);
@@ -56,6 +61,29 @@ internal sealed class ResumeCoordinator(ICheckpointStore store, string runId, Tr
         // When no checkpoint fits the registered state at all, the model most likely changed: say so directly.
         if (failures.TrueForAll(f => f is CheckpointMismatchException)) throw failures[0];
         throw new NoUsableCheckpointException(runId, failures);
+    }
+
+    /// <summary>
+    /// Incremental checkpoints: a checkpoint that references a chunk already found damaged (the same chunk in the same
+    /// pack) is corrupt without reading it; null when it references none (or its manifest cannot tell: the restore decides).
+    /// </summary>
+    private async Task<CheckpointCorruptException?> SharesDamageAsync(CheckpointListing listing, HashSet<(string Pack, string Chunk)> damaged, CancellationToken cancellationToken)
+    {
+        if (damaged.Count == 0) return null;
+        CheckpointReader reader;
+        try { reader = await CheckpointReader.OpenAsync(store, runId, listing.Step, cancellationToken).ConfigureAwait(false); }
+        catch (Exception ex) when (ex is not OperationCanceledException) { return null; }
+        if (!reader.Manifest.IsChunked) return null;
+        foreach (var tensor in reader.Manifest.Tensors)
+        {
+            foreach (var chunk in tensor.Chunks!)
+            {
+                var pack = reader.PackKey(chunk.Pack);
+                if (damaged.Contains((pack, chunk.Xxh128)))
+                    return new CheckpointCorruptException(pack, $"chunk {chunk.Xxh128} of tensor '{tensor.Name}' is damaged (found restoring a newer checkpoint that shares it)") { Chunk = chunk.Xxh128 };
+            }
+        }
+        return null;
     }
 
     /// <summary>Null when restored; otherwise why this checkpoint is not usable. Throws when falling back would be unsafe.</summary>

@@ -26,6 +26,9 @@ internal sealed class RunTimeline
         get { lock (_gate) return _abandoned.ToArray(); }
     }
 
+    /// <summary>The manifest restored by the resume (its chunks were verified on the way in); null for a fresh start.</summary>
+    public Format.CheckpointManifest? ResumedManifest { get; set; }
+
     public void Resumed(long step, IEnumerable<long> abandoned)
     {
         lock (_gate)

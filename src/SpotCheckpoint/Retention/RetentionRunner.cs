@@ -29,6 +29,9 @@ internal sealed class RetentionRunner(ICheckpointStore store, string runId, int 
     private Task _tail = Task.CompletedTask;
     private bool _queued;
 
+    /// <summary>The chunk index of the writing process (incremental checkpoints): deleted steps leave it, and the collector respects its leases.</summary>
+    public ChunkIndex? Chunks { get; init; }
+
     /// <summary>Completes when every scheduled pass has finished.</summary>
     public Task Idle
     {
@@ -60,7 +63,7 @@ internal sealed class RetentionRunner(ICheckpointStore store, string runId, int 
         if (_stop.IsCancellationRequested) return;
         try
         {
-            await ApplyAsync(store, runId, keepLast, incompleteMaxAge, scope(), deletedAbandoned, _stop.Token).ConfigureAwait(false);
+            await ApplyAsync(store, runId, keepLast, incompleteMaxAge, scope(), deletedAbandoned, _stop.Token, Chunks).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
@@ -73,7 +76,7 @@ internal sealed class RetentionRunner(ICheckpointStore store, string runId, int 
 
     /// <summary>One retention pass; returns the number of objects removed. See <see cref="CheckpointCatalog.ApplyRetentionAsync"/>.</summary>
     public static async Task<int> ApplyAsync(ICheckpointStore store, string runId, int keepLast, TimeSpan incompleteMaxAge, RetentionScope scope,
-        Action<long>? deletedAbandoned, CancellationToken cancellationToken)
+        Action<long>? deletedAbandoned, CancellationToken cancellationToken, ChunkIndex? chunks = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         StoreKeys.ValidateRunId(runId);
@@ -103,6 +106,7 @@ internal sealed class RetentionRunner(ICheckpointStore store, string runId, int 
                 // Kept until the run's own timeline reaches it; then it is superseded.
                 if (step > newest) continue;
                 foreach (var key in keys.OrderBy(k => IsManifest(k) ? 0 : 1)) await DeleteAsync(key).ConfigureAwait(false);
+                chunks?.Forget(step);
                 deletedAbandoned?.Invoke(step);
                 continue;
             }
@@ -120,7 +124,10 @@ internal sealed class RetentionRunner(ICheckpointStore store, string runId, int 
             }
             if (!committed.Contains(step) && step > newest) continue; // may still be being written by another process
             foreach (var key in keys.OrderBy(k => IsManifest(k) ? 0 : 1)) await DeleteAsync(key).ConfigureAwait(false);
+            chunks?.Forget(step);
         }
+        // Chunks go after the manifests that referenced them (a manifest is never left without its chunks).
+        removed += await PackCollector.CollectAsync(store, runId, incompleteMaxAge, chunks, cancellationToken).ConfigureAwait(false);
         // Incomplete uploads carry no step the store can report, so none is cleaned while a step of ours is in flight.
         if (scope.InFlight.Count == 0)
             removed += await store.CleanupIncompleteAsync(runId + "/", incompleteMaxAge, cancellationToken).ConfigureAwait(false);

@@ -3,7 +3,11 @@ using System.Text.RegularExpressions;
 
 namespace SpotCheckpoint.Storage;
 
-/// <summary>Builds and checks the keys of checkpoint objects: <c>&lt;run&gt;/step-&lt;8 digits&gt;/&lt;file&gt;</c>.</summary>
+/// <summary>
+/// Builds and checks the keys of checkpoint objects: <c>&lt;run&gt;/step-&lt;8 digits&gt;/&lt;file&gt;</c>, and the
+/// chunk packs of incremental checkpoints, <c>&lt;run&gt;/chunks/&lt;file&gt;</c> (outside every step folder, so that
+/// removing a step's folder never removes chunks another checkpoint references).
+/// </summary>
 public static partial class StoreKeys
 {
     /// <summary>The name of the manifest object, the commit point of a checkpoint.</summary>
@@ -28,6 +32,30 @@ public static partial class StoreKeys
     {
         if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, "Steps are never negative.");
         return $"{runId}/step-{step.ToString("D8", CultureInfo.InvariantCulture)}/";
+    }
+
+    /// <summary>The name of the run-level folder holding chunk packs.</summary>
+    public const string ChunksFolderName = "chunks";
+
+    /// <summary>The prefix of a run's chunk packs: <c>run/chunks/</c>.</summary>
+    public static string ChunksPrefix(string runId) => $"{runId}/{ChunksFolderName}/";
+
+    /// <summary>The key of a chunk pack: <c>run/chunks/&lt;file&gt;</c>.</summary>
+    public static string PackKey(string runId, string file) => ChunksPrefix(runId) + file;
+
+    /// <summary>The file name of a pack: <c>&lt;step, 8 digits&gt;-&lt;attempt&gt;-&lt;index, 5 digits&gt;.bin</c>.</summary>
+    public static string PackFileName(long step, string attempt, int index)
+    {
+        if (step < 0) throw new ArgumentOutOfRangeException(nameof(step), step, "Steps are never negative.");
+        return $"{step.ToString("D8", CultureInfo.InvariantCulture)}-{attempt}-{index.ToString("D5", CultureInfo.InvariantCulture)}.bin";
+    }
+
+    /// <summary>True when <paramref name="file"/> is a pack file name (see <see cref="PackFileName"/>); gives the step that wrote it.</summary>
+    public static bool TryParsePackFileName(string file, out long step)
+    {
+        step = -1;
+        if (!PackNamePattern().IsMatch(file)) return false;
+        return long.TryParse(file.AsSpan(0, file.IndexOf('-', StringComparison.Ordinal)), NumberStyles.None, CultureInfo.InvariantCulture, out step);
     }
 
     /// <summary>The manifest key of one checkpoint.</summary>
@@ -71,6 +99,9 @@ public static partial class StoreKeys
         }
         return key;
     }
+
+    [GeneratedRegex("^[0-9]{8,19}-[0-9a-f]{8}-[0-9]{5}\\.bin\\z", RegexOptions.CultureInvariant)]
+    private static partial Regex PackNamePattern();
 
     [GeneratedRegex("^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex RunIdPattern();

@@ -98,7 +98,7 @@ public class ManifestCodecTests
         using (Assert.EnterMultipleScope())
         {
             Assert.That(decoded.Format, Is.EqualTo("spotcheckpoint"));
-            Assert.That(decoded.SchemaVersion, Is.EqualTo(CheckpointManifest.CurrentSchemaVersion));
+            Assert.That(decoded.SchemaVersion, Is.EqualTo(CheckpointManifest.ShardedSchemaVersion));
             Assert.That(decoded.RunId, Is.EqualTo(RunId));
             Assert.That(decoded.Step, Is.EqualTo(Step));
             Assert.That(decoded.Epoch, Is.EqualTo(3));
@@ -329,7 +329,7 @@ public class ManifestCodecTests
         Assert.That(DecodeFails(ManifestCodec.Encode(m)).Problem, Does.Contain("something-else"));
     }
 
-    [TestCase(2)]
+    [TestCase(3)]
     [TestCase(0)]
     [TestCase(-1)]
     [TestCase(999)]

@@ -1,0 +1,81 @@
+using SpotCheckpoint.Format;
+using SpotCheckpoint.Storage.Tests.Emulators;
+using SpotCheckpoint.Testing;
+
+namespace SpotCheckpoint.Storage.Tests.Common;
+
+/// <summary>
+/// Incremental checkpoints on the S3 and Azure emulators: the sample trainer (fc2 frozen) killed between its chunk
+/// writes and the manifest loses nothing committed and resumes bit-identical; the chunk collector then removes exactly
+/// the packs no kept checkpoint references.
+/// </summary>
+public sealed class IncrementalCrashPointTests
+{
+    private static readonly string[] Args = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet",
+        "--step-delay-ms", "5", "--incremental", "--freeze", "fc2"];
+    private static string? _straightHash;
+    private string _work = "";
+
+    [SetUp]
+    public void CreateWorkDirectory()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "spotckpt-store-incr", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_work);
+    }
+
+    [TearDown]
+    public void DeleteWorkDirectory()
+    {
+        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
+    }
+
+    private static async Task<HashSet<string>> ReferencedAsync(ICheckpointStore store)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var listing in await CheckpointCatalog.ListAsync(store, CrashPointChecks.RunId))
+            foreach (var key in (await CheckpointReader.OpenAsync(store, CrashPointChecks.RunId, listing.Step)).DataKeys()) keys.Add(key);
+        return keys;
+    }
+
+    private static async Task<HashSet<string>> PacksAsync(ICheckpointStore store)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var obj in store.ListAsync(StoreKeys.ChunksPrefix(CrashPointChecks.RunId))) keys.Add(obj.Key);
+        return keys;
+    }
+
+    [TestCase(Provider.S3)]
+    [TestCase(Provider.AzureBlob)]
+    public async Task A_kill_after_the_chunks_loses_nothing_and_the_collector_keeps_exactly_the_referenced_packs(Provider provider)
+    {
+        var e = EmulatorEndpoints.Require();
+        var env = TrainerProcess.EmulatorEnvironment(e);
+        if (_straightHash is null)
+        {
+            var straight = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+            Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
+            _straightHash = straight.Summary!.FinalStateSha256;
+        }
+        var prefix = TestStores.UniquePrefix("incr-crash");
+        await using var store = TestStores.Create(provider, prefix);
+        var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
+
+        var killed = await TrainerProcess.RunAsync(_work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "after-chunks:2" }, [.. Args, "--checkpoint-uri", uri]);
+        Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.StdErr);
+        var afterKill = await CrashPointChecks.InspectAsync(store);
+        Assert.That(afterKill.Committed, Is.EqualTo(new long[] { 4 }), afterKill.ToString());
+        Assert.That((await PacksAsync(store)).Any(k => k.Contains("/00000008-", StringComparison.Ordinal)), Is.True, "the killed checkpoint's chunks were written");
+
+        var resumed = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
+        Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(4));
+        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
+        CrashPointChecks.AssertNoLeftovers(await CrashPointChecks.InspectAsync(store));
+
+        // The shortest age: every unreferenced pack (the killed attempt's, the deleted checkpoints') is collectable.
+        await CheckpointCatalog.ApplyRetentionAsync(store, CrashPointChecks.RunId, keepLast: 1, incompleteMaxAge: TimeSpan.FromTicks(1));
+        var kept = await CrashPointChecks.InspectAsync(store);
+        Assert.That(kept.Committed, Is.EqualTo(new long[] { 40 }));
+        Assert.That(await PacksAsync(store), Is.EquivalentTo(await ReferencedAsync(store)), "exactly the packs the kept checkpoint references");
+    }
+}
