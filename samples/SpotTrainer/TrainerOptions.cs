@@ -73,7 +73,7 @@ internal sealed class TrainerOptions
                                   chained (default onecycle)
           --batch-size B          samples per step (default 32)
           --freeze NAMES          comma-separated modules to freeze (fc1, norm, fc2, head): their parameters get
-                                  requires_grad = false and stay out of the optimizer
+                                  requires_grad = false and stay out of the optimizer; turns on --incremental
           --incremental           incremental checkpoints: each one writes only the chunks that changed
           --full-every K          with --incremental: every K-th checkpoint rewrites every chunk
           --notice SOURCE         termination notices to act on (default signal):
@@ -186,6 +186,8 @@ internal sealed class TrainerOptions
             }
         }
         if (o.StopAt > o.Steps) throw new UsageException($"--stop-at {o.StopAt} is beyond --steps {o.Steps}");
+        // A frozen base is what incremental checkpoints are for: it is stored once, not at every checkpoint.
+        if (o.Freeze.Count > 0) o.Incremental = true;
         return o;
     }
 }

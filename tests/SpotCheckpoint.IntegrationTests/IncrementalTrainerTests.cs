@@ -30,7 +30,7 @@ public class IncrementalTrainerTests
     }
 
     private static string[] Common(string uri) =>
-        ["--steps", "60", "--checkpoint-every", "10", "--model-mb", "24", "--freeze", "fc2", "--incremental", "--seed", "7", "--quiet",
+        ["--steps", "60", "--checkpoint-every", "10", "--model-mb", "24", "--freeze", "fc2", "--seed", "7", "--quiet",
          "--optimizer", "adamw", "--scheduler", "onecycle", "--batch-size", "8", "--checkpoint-uri", uri];
 
     private static long FolderBytes(string path) => Directory.GetFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
