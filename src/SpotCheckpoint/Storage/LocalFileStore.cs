@@ -206,26 +206,33 @@ public sealed class LocalFileStore : ICheckpointStore
         }
     }
 
-    private sealed class LocalObjectWriter(FileStream stream, string tempPath, string finalPath) : CheckpointObjectWriter
+    /// <summary>The commit every local write shares: bytes go to a temporary file, made durable, renamed into place.</summary>
+    private abstract class TempFileObjectWriter(string tempPath, string finalPath) : CheckpointObjectWriter
     {
         private bool _completed;
         private bool _disposed;
+
+        protected string TempPath => tempPath;
+
+        protected abstract ValueTask Write(ReadOnlyMemory<byte> data);
+
+        /// <summary>Makes every byte written durable (fsync) and closes the file.</summary>
+        protected abstract void FlushAndClose();
+
+        protected abstract void Close();
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
-            // Large sequential writes from a background thread: the synchronous call is the fastest path.
-            stream.Write(data.Span);
-            return ValueTask.CompletedTask;
+            return Write(data);
         }
 
         public override ValueTask CompleteAsync(CancellationToken cancellationToken = default)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
-            stream.Flush(flushToDisk: true);
-            stream.Dispose();
+            FlushAndClose();
             File.Move(tempPath, finalPath, overwrite: true);
             FileSystemSync.FlushDirectory(Path.GetDirectoryName(finalPath)!);
             _completed = true;
@@ -236,44 +243,42 @@ public sealed class LocalFileStore : ICheckpointStore
         {
             if (_disposed) return ValueTask.CompletedTask;
             _disposed = true;
-            stream.Dispose();
+            Close();
             if (!_completed) TryDelete(tempPath);
             return ValueTask.CompletedTask;
         }
     }
 
-    private sealed class DirectObjectWriter(DirectFileWriter file, string tempPath, string finalPath) : CheckpointObjectWriter
+    private sealed class LocalObjectWriter(FileStream stream, string tempPath, string finalPath) : TempFileObjectWriter(tempPath, finalPath)
     {
-        private bool _completed;
-        private bool _disposed;
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+        protected override ValueTask Write(ReadOnlyMemory<byte> data)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            cancellationToken.ThrowIfCancellationRequested();
-            // A direct write from the caller's memory completes later: the caller may hash that memory meanwhile.
-            return file.Write(data.Span, tempPath) is { } reading ? new ValueTask(reading) : ValueTask.CompletedTask;
-        }
-
-        public override ValueTask CompleteAsync(CancellationToken cancellationToken = default)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            cancellationToken.ThrowIfCancellationRequested();
-            file.Complete(tempPath);
-            file.Dispose();
-            File.Move(tempPath, finalPath, overwrite: true);
-            FileSystemSync.FlushDirectory(Path.GetDirectoryName(finalPath)!);
-            _completed = true;
+            // Large sequential writes from a background thread: the synchronous call is the fastest path.
+            stream.Write(data.Span);
             return ValueTask.CompletedTask;
         }
 
-        public override ValueTask DisposeAsync()
+        protected override void FlushAndClose()
         {
-            if (_disposed) return ValueTask.CompletedTask;
-            _disposed = true;
-            file.Dispose();
-            if (!_completed) TryDelete(tempPath);
-            return ValueTask.CompletedTask;
+            stream.Flush(flushToDisk: true);
+            stream.Dispose();
         }
+
+        protected override void Close() => stream.Dispose();
+    }
+
+    private sealed class DirectObjectWriter(DirectFileWriter file, string tempPath, string finalPath) : TempFileObjectWriter(tempPath, finalPath)
+    {
+        // A direct write from the caller's memory completes later: the caller may hash that memory meanwhile.
+        protected override ValueTask Write(ReadOnlyMemory<byte> data) =>
+            file.Write(data.Span, TempPath) is { } reading ? new ValueTask(reading) : ValueTask.CompletedTask;
+
+        protected override void FlushAndClose()
+        {
+            file.Complete(TempPath);
+            file.Dispose();
+        }
+
+        protected override void Close() => file.Dispose();
     }
 }
