@@ -135,11 +135,15 @@ public sealed partial class Checkpointer
         return new EmergencyCheckpointResult(notice, deadline, plan, outcome.Result, now, latency, null, acknowledged);
     }
 
-    /// <summary>Stall plus persist of the last committed checkpoint, padded; null before the first commit.</summary>
+    /// <summary>
+    /// Stall plus persist of the last committed checkpoint, padded; null before the first commit. With incremental
+    /// checkpoints the persist is the last one that wrote only the delta, as the emergency checkpoint will.
+    /// </summary>
     private TimeSpan? EstimateCheckpointDuration()
     {
         var stats = _persist.Statistics;
-        return stats.Committed == 0 ? null : (stats.LastStall + stats.LastPersistDuration) * EstimatePadding;
+        var persist = _persist.LastDeltaPersistDuration ?? stats.LastPersistDuration;
+        return stats.Committed == 0 ? null : (stats.LastStall + persist) * EstimatePadding;
     }
 
     /// <summary>What is left of an in-flight persist, judged by the last one's duration; null before the first commit.</summary>

@@ -41,7 +41,8 @@ public sealed class CheckpointerOptions
 
     /// <summary>
     /// With <see cref="Incremental"/>: every K-th checkpoint of the process rewrites every chunk (an independent copy,
-    /// so that damage to one stored chunk cannot reach past it), at the cost of a full write. Null or 0 (default): never.
+    /// so that damage to one stored chunk cannot reach past it), at the cost of a full write. An emergency checkpoint is
+    /// never a full one (it is postponed to the next checkpoint). Null or 0 (default): never.
     /// </summary>
     public int? FullCheckpointEvery { get; set; }
 

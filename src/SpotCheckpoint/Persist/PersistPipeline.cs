@@ -32,6 +32,7 @@ internal sealed class PersistPipeline
     private readonly ChunkIndex _chunks = new();
     private bool _seeded;
     private int _sinceFull;
+    private TimeSpan? _lastDeltaPersist;
 
     public PersistPipeline(ICheckpointStore store, CheckpointerOptions options, ILogger logger, TimeProvider time, StagingSlotPool pool, RunTimeline timeline,
         RunHistoryRecorder history)
@@ -55,6 +56,15 @@ internal sealed class PersistPipeline
     public CheckpointerStatistics Statistics
     {
         get { lock (_gate) return _stats with { StagingBytes = _pool.StagingBytes }; }
+    }
+
+    /// <summary>
+    /// How long the last incremental checkpoint that wrote only the delta took to persist (null before one did): an
+    /// emergency checkpoint is such a one, whatever the last full checkpoint cost.
+    /// </summary>
+    public TimeSpan? LastDeltaPersistDuration
+    {
+        get { lock (_gate) return _lastDeltaPersist; }
     }
 
     public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
@@ -104,7 +114,8 @@ internal sealed class PersistPipeline
             if (_options.Incremental)
             {
                 lease = _chunks.Lease();
-                full = NextIsFull();
+                // An emergency checkpoint sends only the delta: a notice window is no time for a full rewrite.
+                full = NextIsFull() && snapshot.Reason != CheckpointReason.Emergency;
                 var settings = new ChunkWriteSettings(ChunkWriteSettings.DefaultChunkBytes, _options.MaxShardBytes, full);
                 shards = await ChunkedCheckpointWriter.WriteAsync(_store, manifest, snapshot.Arena, _chunks, lease, settings, cancellationToken).ConfigureAwait(false);
             }
@@ -123,7 +134,11 @@ internal sealed class PersistPipeline
             {
                 // Known before the lease ends, so this process's collector never sees its packs unreferenced.
                 _chunks.Add(manifest);
-                lock (_gate) _sinceFull = full ? 0 : _sinceFull + 1;
+                lock (_gate)
+                {
+                    _sinceFull = full ? 0 : _sinceFull + 1;
+                    if (!full) _lastDeltaPersist = persist;
+                }
             }
             _history.Committed(manifest);
             _timeline.Committed(manifest.Step);

@@ -123,6 +123,24 @@ public class IncrementalCheckpointTests
     }
 
     [Test]
+    public async Task An_emergency_checkpoint_writes_only_the_delta_even_when_a_full_checkpoint_is_due()
+    {
+        // Every checkpoint is full (FullCheckpointEvery = 1), but the notice window is no time for one.
+        using var job = new FrozenBaseTraining();
+        await using var ckpt = job.Attach(FrozenBaseTraining.NewCheckpointer(_store, o => o.FullCheckpointEvery = 1));
+        job.TrainStep();
+        ckpt.Step(1);
+        var first = (await ckpt.CheckpointAsync())!;
+        job.TrainStep();
+        ckpt.Notices.RequestTermination("test", TimeSpan.FromSeconds(30));
+        Assert.That(ckpt.Step(2), Is.True, "the emergency snapshot is taken at the step boundary");
+        var emergency = await ckpt.EmergencyCheckpoint!;
+        Assert.That(first.BytesReused, Is.Zero);
+        Assert.That(emergency.Checkpoint!.Step, Is.EqualTo(2));
+        Assert.That(emergency.Checkpoint.BytesReused, Is.GreaterThanOrEqualTo(FrozenBaseTraining.BaseBytes), "the frozen base is referenced, not written again");
+    }
+
+    [Test]
     public async Task Damage_to_a_chunk_only_the_newest_checkpoint_holds_falls_back_to_the_previous_one()
     {
         await TrainAsync(until: 6, every: 2);
