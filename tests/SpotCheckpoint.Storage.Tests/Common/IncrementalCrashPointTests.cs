@@ -7,7 +7,7 @@ namespace SpotCheckpoint.Storage.Tests.Common;
 /// <summary>
 /// Incremental checkpoints on the S3 and Azure emulators: the sample trainer (fc2 frozen) killed between its chunk
 /// writes and the manifest loses nothing committed and resumes bit-identical; the chunk collector then removes exactly
-/// the packs no kept checkpoint references.
+/// the packs no kept checkpoint references, and a collector killed after its first delete breaks no kept checkpoint.
 /// </summary>
 public sealed class IncrementalCrashPointTests
 {
@@ -27,6 +27,14 @@ public sealed class IncrementalCrashPointTests
     public void DeleteWorkDirectory()
     {
         try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
+    }
+
+    private async Task RunStraightAsync(Dictionary<string, string> env)
+    {
+        if (_straightHash is not null) return;
+        var straight = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+        Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
+        _straightHash = straight.Summary!.FinalStateSha256;
     }
 
     private static async Task<HashSet<string>> ReferencedAsync(ICheckpointStore store)
@@ -50,12 +58,7 @@ public sealed class IncrementalCrashPointTests
     {
         var e = EmulatorEndpoints.Require();
         var env = TrainerProcess.EmulatorEnvironment(e);
-        if (_straightHash is null)
-        {
-            var straight = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", Path.Combine(_work, "straight")]);
-            Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
-            _straightHash = straight.Summary!.FinalStateSha256;
-        }
+        await RunStraightAsync(env);
         var prefix = TestStores.UniquePrefix("incr-crash");
         await using var store = TestStores.Create(provider, prefix);
         var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
@@ -77,5 +80,47 @@ public sealed class IncrementalCrashPointTests
         var kept = await CrashPointChecks.InspectAsync(store);
         Assert.That(kept.Committed, Is.EqualTo(new long[] { 40 }));
         Assert.That(await PacksAsync(store), Is.EquivalentTo(await ReferencedAsync(store)), "exactly the packs the kept checkpoint references");
+    }
+
+    [TestCase(Provider.S3)]
+    [TestCase(Provider.AzureBlob)]
+    public async Task A_prune_killed_inside_the_chunk_collector_never_breaks_a_kept_checkpoint(Provider provider)
+    {
+        var e = EmulatorEndpoints.Require();
+        var env = TrainerProcess.EmulatorEnvironment(e);
+        await RunStraightAsync(env);
+        var prefix = TestStores.UniquePrefix("incr-gc");
+        await using var store = TestStores.Create(provider, prefix);
+        var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
+        var run = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        Assert.That(run.ExitCode, Is.Zero, run.StdErr);
+        var before = await PacksAsync(store);
+        Assert.That(before, Has.Count.GreaterThan((await ReferencedAsync(store)).Count), "the deleted checkpoints' packs wait for the collector's age");
+
+        // The collector's age is wall-clock time since a pack was stored: let the newest pass the 1 s given to prune.
+        var newest = DateTimeOffset.MinValue;
+        await foreach (var obj in store.ListAsync(StoreKeys.ChunksPrefix(CrashPointChecks.RunId)))
+            if (obj.LastModified > newest) newest = obj.LastModified.Value;
+        var wait = newest + TimeSpan.FromSeconds(2) - DateTimeOffset.UtcNow;
+        if (wait > TimeSpan.Zero) await Task.Delay(wait);
+
+        var runUri = $"{uri}/{CrashPointChecks.RunId}";
+        var killed = await TrainerProcess.RunSpotckptAsync(_work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "mid-gc:1" },
+            "prune", runUri, "--keep", "1", "--incomplete-older-than", "1s");
+        Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.Output);
+        Assert.That(killed.Output, Does.Contain("crash point mid-gc:1 reached"));
+        var afterKill = await CrashPointChecks.InspectAsync(store);
+        Assert.That(afterKill.Committed, Is.EqualTo(new long[] { 40 }), "the manifests went first; the kept checkpoint verifies in full");
+        var packs = await PacksAsync(store);
+        Assert.That(packs, Has.Count.EqualTo(before.Count - 1), "killed after its first delete");
+        Assert.That(await ReferencedAsync(store), Is.SubsetOf(packs), "no manifest points at a missing chunk");
+
+        var again = await TrainerProcess.RunSpotckptAsync(_work, env, "prune", runUri, "--keep", "1", "--incomplete-older-than", "1s");
+        Assert.That(again.ExitCode, Is.Zero, again.Output);
+        Assert.That(await PacksAsync(store), Is.EquivalentTo(await ReferencedAsync(store)), "the next pass removes the rest of the unreferenced packs");
+        var resumed = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
+        Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(40));
+        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash));
     }
 }

@@ -32,13 +32,23 @@ internal static class TrainerProcess
 
     public sealed record Summary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted);
 
-    public static Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args) =>
-        RunAsync(workDir, environment, killAfter: null, args);
+    /// <summary>The CLI, <c>spotckpt</c>.</summary>
+    public static string SpotckptPath { get; } = Path.GetFullPath(
+        typeof(TrainerProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SpotckptPath").Value!);
 
-    /// <summary>Runs the trainer; with <paramref name="killAfter"/> it is killed (SIGKILL) after that long (exit code -9).</summary>
-    public static async Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, TimeSpan? killAfter, params string[] args)
+    /// <summary>Runs <c>spotckpt</c> with the same clean environment; returns its exit code and output (stderr, then stdout).</summary>
+    public static async Task<(int ExitCode, string Output)> RunSpotckptAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var summaryPath = Path.Combine(workDir, $"summary-{Guid.NewGuid():N}.json");
+        using var process = Process.Start(StartInfo(SpotckptPath, workDir, environment, args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stderr + await stdout);
+    }
+
+    private static ProcessStartInfo StartInfo(string dll, string workDir, IReadOnlyDictionary<string, string> environment, IEnumerable<string> args)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true,
@@ -51,10 +61,19 @@ internal static class TrainerProcess
             start.Environment.Remove(name);
         start.Environment["AWS_EC2_METADATA_DISABLED"] = "true";
         foreach (var (name, value) in environment) start.Environment[name] = value;
-        start.ArgumentList.Add(DllPath);
+        start.ArgumentList.Add(dll);
         foreach (var a in args) start.ArgumentList.Add(a);
-        start.ArgumentList.Add("--summary-json");
-        start.ArgumentList.Add(summaryPath);
+        return start;
+    }
+
+    public static Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        RunAsync(workDir, environment, killAfter: null, args);
+
+    /// <summary>Runs the trainer; with <paramref name="killAfter"/> it is killed (SIGKILL) after that long (exit code -9).</summary>
+    public static async Task<Outcome> RunAsync(string workDir, IReadOnlyDictionary<string, string> environment, TimeSpan? killAfter, params string[] args)
+    {
+        var summaryPath = Path.Combine(workDir, $"summary-{Guid.NewGuid():N}.json");
+        var start = StartInfo(DllPath, workDir, environment, [.. args, "--summary-json", summaryPath]);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
