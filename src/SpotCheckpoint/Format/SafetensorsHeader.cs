@@ -6,7 +6,7 @@ namespace SpotCheckpoint.Format;
 /// <summary>
 /// Writes the header of a safetensors file: an 8-byte little-endian length, then a JSON object mapping each tensor
 /// to its dtype, shape and [begin, end) data offsets (relative to the data section), padded with spaces so the data
-/// starts at a multiple of 8. PyTorch's <c>safetensors</c> package reads these files.
+/// starts at a multiple of 4096 (see DataAlignment). PyTorch's <c>safetensors</c> package reads these files.
 /// </summary>
 internal static class SafetensorsHeader
 {
@@ -36,7 +36,9 @@ internal static class SafetensorsHeader
             writer.WriteEndObject();
         }
         long jsonLength = json.Length;
-        long padded = (8 + jsonLength + 7) / 8 * 8 - 8;
+        // Padded with spaces (as the format allows) to a whole page: the tensor bytes then start page-aligned in the
+        // file, as they are in the staging buffers, and the local store writes them straight from there (O_DIRECT).
+        long padded = (8 + jsonLength + DataAlignment - 1) / DataAlignment * DataAlignment - 8;
         var header = new byte[8 + padded];
         BitConverter.TryWriteBytes(header.AsSpan(0, 8), (ulong)padded);
         if (!BitConverter.IsLittleEndian) header.AsSpan(0, 8).Reverse();
@@ -44,6 +46,9 @@ internal static class SafetensorsHeader
         header.AsSpan(8 + (int)jsonLength).Fill((byte)' ');
         return header;
     }
+
+    /// <summary>Where a shard's tensor data starts: a multiple of the page size.</summary>
+    public const int DataAlignment = 4096;
 
     public static string Hex(ulong value) => value.ToString("x16", CultureInfo.InvariantCulture);
 }

@@ -165,7 +165,7 @@ public class SafetensorsFormatTests
                 ("scalar", "I64", [], 10_000_000_024L, 10_000_000_032L),
             ], metadata);
 
-            Assert.That(header.Length % 8, Is.Zero, $"name length {nameLength}: data must start at a multiple of 8");
+            Assert.That(header.Length % SafetensorsHeader.DataAlignment, Is.Zero, $"name length {nameLength}: data must start page-aligned (and so at a multiple of 8)");
             Assert.That(BinaryPrimitives.ReadUInt64LittleEndian(header), Is.EqualTo((ulong)(header.Length - 8)),
                 "the length prefix must cover the JSON and its padding");
             Assert.That(header[8], Is.EqualTo((byte)'{'));
@@ -191,7 +191,7 @@ public class SafetensorsFormatTests
 
             int jsonEnd = Array.LastIndexOf(header, (byte)'}') + 1;
             Assert.That(header[jsonEnd..], Has.All.EqualTo((byte)' '), "padding must be spaces");
-            Assert.That(header.Length - jsonEnd, Is.LessThan(8), "padding should be minimal");
+            Assert.That(header.Length - jsonEnd, Is.LessThan(SafetensorsHeader.DataAlignment), "padding should be no more than reaches the next page");
         }
     }
 
