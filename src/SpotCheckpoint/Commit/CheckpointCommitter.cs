@@ -54,6 +54,7 @@ internal sealed class CheckpointCommitter(ICheckpointStore store, Func<long, boo
                 case true:
                     break; // it landed: committed, whatever the call said
                 case false:
+                    await RemoveIfBrokenAsync(manifest, key).ConfigureAwait(false);
                     await shards.DeleteAsync(store).ConfigureAwait(false);
                     throw;
                 default:
@@ -106,6 +107,36 @@ internal sealed class CheckpointCommitter(ICheckpointStore store, Func<long, boo
     /// when our exact bytes are there, false when the key is empty or holds another writer's manifest, null when the
     /// store could not be read.
     /// </summary>
+    /// <summary>
+    /// After a failed write that did not land: a manifest object left in its place that does not decode is the
+    /// remains of our own write (a body cut short and stored anyway). It lists as committed but can never be read,
+    /// so it is removed. One that decodes is another writer's commit and stays. Best effort: a broken manifest left
+    /// behind is skipped by resume as corrupt.
+    /// </summary>
+    private async Task RemoveIfBrokenAsync(CheckpointManifest manifest, string key)
+    {
+        try
+        {
+            var length = await store.GetLengthAsync(key, CancellationToken.None).ConfigureAwait(false);
+            if (length is null || length > ManifestCodec.MaxManifestBytes) return;
+            var stored = new byte[length.Value];
+            int read = await store.ReadAsync(key, 0, stored, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                ManifestCodec.Decode(stored.AsSpan(0, read), key, manifest.RunId, manifest.Step);
+                return;
+            }
+            catch (CheckpointCorruptException)
+            {
+            }
+            await store.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Best effort, see above.
+        }
+    }
+
     private async Task<bool?> ProveAsync(string key, byte[] encoded)
     {
         var pause = ProofBackoff;

@@ -121,6 +121,47 @@ public class EdgeDefectTests
         Assert.That(async () => await reader.VerifyAllAsync(), Throws.Nothing, "every shard the landed manifest names is still there");
     }
 
+    /// <summary>
+    /// A store whose first manifest create stores only the first <c>keep</c> bytes and then fails, as an emulator did
+    /// that accepted a request body cut short on the way and the connection then reset.
+    /// </summary>
+    private sealed class TruncatedCreateStore(string root, int keep) : DelegatingStore(root)
+    {
+        private int _manifests;
+
+        public override async ValueTask CreateExclusiveAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+        {
+            if (key.EndsWith("/" + StoreKeys.ManifestFileName, StringComparison.Ordinal) && Interlocked.Increment(ref _manifests) == 1)
+            {
+                await Inner.CreateExclusiveAsync(key, content[..keep], CancellationToken.None);
+                throw new IOException("connection reset");
+            }
+            await Inner.CreateExclusiveAsync(key, content, cancellationToken);
+        }
+    }
+
+    // Found by the fault-injection test in CI: a failed manifest write that left a truncated manifest behind kept it,
+    // a checkpoint that lists as committed but can never be read.
+    [TestCase(0)]
+    [TestCase(40)]
+    public async Task A_failed_manifest_write_that_left_a_truncated_manifest_leaves_no_manifest(int keep)
+    {
+        using var dir = new TempDirectory();
+        var store = new TruncatedCreateStore(dir.Path, keep);
+        using var job = new TinyTraining("sgd", "step");
+        await using (var ckpt = job.Attach(TinyTraining.NewCheckpointer(store)))
+        {
+            job.TrainStep();
+            ckpt.Step(1);
+            Assert.That(async () => await ckpt.CheckpointAsync(), Throws.InstanceOf<CheckpointException>(), "the commit is reported failed");
+            job.TrainStep();
+            ckpt.Step(2);
+            Assert.That((await ckpt.CheckpointAsync())!.Step, Is.EqualTo(2), "the next checkpoint commits");
+        }
+        Assert.That(await store.GetLengthAsync(StoreKeys.ManifestKey("test", 1)), Is.Null, "no broken manifest is left to list as committed");
+        Assert.That((await CheckpointCatalog.ListAsync(store, "test")).Select(l => l.Step), Is.EqualTo(new long[] { 2 }));
+    }
+
     /// <summary>A store whose shard reads fail with a transient error the first <c>failures</c> times.</summary>
     private sealed class FlakyReadStore(string root) : DelegatingStore(root)
     {
