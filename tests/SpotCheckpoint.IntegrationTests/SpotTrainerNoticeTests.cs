@@ -72,6 +72,7 @@ public class SpotTrainerNoticeTests
         return preempted;
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Aws_spot_interruption_notice()
     {
@@ -83,6 +84,7 @@ public class SpotTrainerNoticeTests
         Assert.That(imds.Requests.Any(r => r.Method == "PUT"), "IMDSv2");
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Gcp_preemption()
     {
@@ -93,6 +95,7 @@ public class SpotTrainerNoticeTests
             "gcp", 30_000);
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Azure_eviction_is_approved_after_the_commit()
     {
@@ -116,6 +119,7 @@ public class SpotTrainerNoticeTests
         Assert.That(manifestsAtApproval, Has.Some.Contains($"step-{outcome.Summary!.FinalStep:D8}"), "approved only once the checkpoint had committed");
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task An_Azure_Redeploy_of_this_VM_ends_a_long_run_with_a_checkpoint_committed_before_NotBefore()
     {
@@ -137,6 +141,7 @@ public class SpotTrainerNoticeTests
         Assert.That(approvedAt, Is.LessThan(notBefore), "committed (then approved) before NotBefore");
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task An_Azure_Preempt_that_also_lists_a_neighbour_ends_the_run_but_is_not_approved()
     {
@@ -172,6 +177,7 @@ public class SpotTrainerNoticeTests
         Assert.That(run.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
     }
 
+    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Sigterm_from_kubernetes_or_a_process_manager()
     {
