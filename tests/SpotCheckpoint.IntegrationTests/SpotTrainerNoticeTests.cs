@@ -18,11 +18,18 @@ public class SpotTrainerNoticeTests
         ["--steps", "120", "--checkpoint-every", "40", "--model-mb", "0.5", "--seed", "11", "--checkpoint-uri", uri];
 
     [OneTimeSetUp]
-    public async Task RunStraight()
+    public void CreateWorkDirectory()
     {
         _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_work);
-        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common(Path.Combine(_work, "straight")), "--quiet", "--notice", "none"]);
+    }
+
+    // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
+    // (the open defect in docs/reliability.md) fail every test and every retry.
+    [SetUp]
+    public async Task RunStraight()
+    {
+        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common(Path.Combine(_work, $"straight-{Guid.NewGuid():N}")), "--quiet", "--notice", "none"]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         Assert.That(straight.Summary!.Preempted, Is.False);
         Assert.That(straight.Summary.NoticeProvider, Is.Null);
