@@ -10,25 +10,10 @@ namespace SpotCheckpoint.IntegrationTests;
 /// and a stated share of the kills must have landed while an object was being written (else the series proves little).
 /// Default: a short series (6 kills). Long mode: SPOTCKPT_CRASH_KILLS=100.
 /// </summary>
-public class CrashConsistencyTests
+public class CrashConsistencyTests() : WorkDirectoryFixture("spotckpt-crash")
 {
     /// <summary>The share of kills that must interrupt an object write (a new <c>.partial</c> file left behind).</summary>
     public const double MinimumMidWriteShare = 0.3;
-
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-crash", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     private static int Kills => int.TryParse(Environment.GetEnvironmentVariable("SPOTCKPT_CRASH_KILLS"), out var n) && n > 0 ? n : 6;
 
@@ -41,7 +26,7 @@ public class CrashConsistencyTests
         // A 4 MB model with AdamW (≈ 12 MB of state) and a checkpoint every 4 steps: small enough to stay quick on a
         // loaded 2-core machine; the kill moments (below) make sure many kills land inside a write all the same.
         string[] common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "3", "--quiet", "--step-delay-ms", "5"];
-        var straight = await SpotTrainerProcess.RunAsync(_work, [.. common, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+        var straight = await SpotTrainerProcess.RunAsync(Work, [.. common, "--checkpoint-uri", Path.Combine(Work, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
 
         var random = new Random(20261127);
@@ -50,7 +35,7 @@ public class CrashConsistencyTests
         // until the number of kills is reached.
         while (kills < Kills)
         {
-            var uri = Path.Combine(_work, $"killed-{series++}");
+            var uri = Path.Combine(Work, $"killed-{series++}");
             var store = new LocalFileStore(uri);
             SpotTrainerProcess.Outcome? finished = null;
             while (finished is null)
@@ -60,7 +45,7 @@ public class CrashConsistencyTests
                 var filesBefore = Files(uri);
                 bool kill = kills < Kills;
                 SpotTrainerProcess.Outcome run;
-                await using (var running = SpotTrainerProcess.Start(_work, null, [.. common, "--checkpoint-uri", uri]))
+                await using (var running = SpotTrainerProcess.Start(Work, null, [.. common, "--checkpoint-uri", uri]))
                 {
                     if (kill)
                     {

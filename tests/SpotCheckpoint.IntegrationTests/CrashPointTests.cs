@@ -8,34 +8,20 @@ namespace SpotCheckpoint.IntegrationTests;
 /// the store shows it died exactly there, every committed checkpoint verifies in full, the restart resumes from the
 /// newest committed step, finishes bit-identical to an uninterrupted run, and leaves no leftover behind.
 /// </summary>
-public class CrashPointTests
+public class CrashPointTests() : WorkDirectoryFixture("spotckpt-crash-points")
 {
     // 40 steps, a checkpoint every 4: ten commits, retention (KeepLast 3) starts deleting at the fourth.
     private static readonly string[] Common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet", "--step-delay-ms", "5"];
-    private string _work = "";
     private string _straightHash = "";
-
-    [OneTimeSetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-crash-points", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
 
     // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
     // (the open defect in docs/reliability.md) fail every test and every retry.
     [SetUp]
     public async Task RunStraight()
     {
-        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", Path.Combine(_work, $"straight-{Guid.NewGuid():N}")]);
+        var straight = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", Path.Combine(Work, $"straight-{Guid.NewGuid():N}")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         _straightHash = straight.Summary!.FinalStateSha256;
-    }
-
-    [OneTimeTearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
     }
 
     private static IEnumerable<TestCaseData> Points() =>
@@ -47,10 +33,10 @@ public class CrashPointTests
     [TestCaseSource(nameof(Points))]
     public async Task A_kill_at_the_crash_point_loses_nothing_committed(string point, int count)
     {
-        var uri = Path.Combine(_work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
+        var uri = Path.Combine(Work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
         var store = new LocalFileStore(uri);
         SpotTrainerProcess.Outcome killed;
-        await using (var running = SpotTrainerProcess.Start(_work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" },
+        await using (var running = SpotTrainerProcess.Start(Work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" },
             [.. Common, "--checkpoint-uri", uri]))
         {
             killed = await running.WaitAsync();
@@ -64,7 +50,7 @@ public class CrashPointTests
         var afterKillCopy = uri + "-after-kill";
         CopyDirectory(uri, afterKillCopy);
 
-        var resumed = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", uri]);
+        var resumed = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(afterKill.Newest), "the restart resumes from the newest committed checkpoint");
         if (resumed.Summary.FinalStateSha256 != _straightHash)
@@ -87,9 +73,9 @@ public class CrashPointTests
         if (step is not long s) return "resumed from scratch";
         var restoreOnly = afterKill + "-restore";
         CopyDirectory(afterKill, restoreOnly);
-        var restored = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--stop-at", $"{s}", "--checkpoint-uri", restoreOnly]);
-        var reference = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--stop-at", $"{s}", "--checkpoint-uri", afterKill + "-reference"]);
-        var again = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", afterKill]);
+        var restored = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--stop-at", $"{s}", "--checkpoint-uri", restoreOnly]);
+        var reference = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--stop-at", $"{s}", "--checkpoint-uri", afterKill + "-reference"]);
+        var again = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", afterKill]);
         bool stateExact = restored.Summary?.FinalStateSha256 == reference.Summary?.FinalStateSha256;
         bool replayExact = again.Summary?.FinalStateSha256 == _straightHash;
         return (stateExact

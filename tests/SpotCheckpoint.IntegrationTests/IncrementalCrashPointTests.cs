@@ -11,7 +11,7 @@ namespace SpotCheckpoint.IntegrationTests;
 /// manifest, and <c>spotckpt prune</c> killed inside the chunk collector. Nothing committed is lost, no manifest points
 /// at a missing chunk, and the run resumes bit-identical.
 /// </summary>
-public class IncrementalCrashPointTests
+public class IncrementalCrashPointTests() : WorkDirectoryFixture("spotckpt-incr-crash")
 {
     private static readonly string SpotckptPath = Path.GetFullPath(
         typeof(IncrementalCrashPointTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SpotckptPath").Value!);
@@ -19,30 +19,16 @@ public class IncrementalCrashPointTests
     // 40 steps, a checkpoint every 4, fc2 (most of the bytes) frozen: ten incremental commits sharing fc2's chunks.
     private static readonly string[] Common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet",
         "--step-delay-ms", "5", "--incremental", "--freeze", "fc2"];
-    private string _work = "";
     private string _straightHash = "";
-
-    [OneTimeSetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-incr-crash", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
 
     // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
     // (the open defect in docs/reliability.md) fail every test and every retry.
     [SetUp]
     public async Task RunStraight()
     {
-        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", Path.Combine(_work, $"straight-{Guid.NewGuid():N}")]);
+        var straight = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", Path.Combine(Work, $"straight-{Guid.NewGuid():N}")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         _straightHash = straight.Summary!.FinalStateSha256;
-    }
-
-    [OneTimeTearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
     }
 
     private static async Task<HashSet<string>> ReferencedPacksAsync(ICheckpointStore store)
@@ -58,10 +44,10 @@ public class IncrementalCrashPointTests
     [TestCase("after-shard", 2)]
     public async Task A_trainer_killed_between_its_chunks_and_its_manifest_loses_nothing_committed(string point, int count)
     {
-        var uri = Path.Combine(_work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
+        var uri = Path.Combine(Work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
         await using var store = new LocalFileStore(uri);
         SpotTrainerProcess.Outcome killed;
-        await using (var running = SpotTrainerProcess.Start(_work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" }, [.. Common, "--checkpoint-uri", uri]))
+        await using (var running = SpotTrainerProcess.Start(Work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" }, [.. Common, "--checkpoint-uri", uri]))
         {
             killed = await running.WaitAsync();
         }
@@ -72,7 +58,7 @@ public class IncrementalCrashPointTests
         Assert.That(packs.Any(k => k.Contains("/00000008-", StringComparison.Ordinal)), Is.True, "the killed checkpoint's chunks were written");
         Assert.That(await ReferencedPacksAsync(store), Is.SubsetOf(packs));
 
-        var resumed = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", uri]);
+        var resumed = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(4));
         Assert.That(resumed.Summary.BytesReused, Is.GreaterThan(0), "the resumed run reuses the chunks of the checkpoint it resumed from");
@@ -84,8 +70,8 @@ public class IncrementalCrashPointTests
     [Test]
     public async Task A_prune_killed_inside_the_chunk_collector_never_breaks_a_kept_checkpoint()
     {
-        var uri = Path.Combine(_work, $"mid-gc-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
-        var run = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", uri]);
+        var uri = Path.Combine(Work, $"mid-gc-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
+        var run = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", uri]);
         Assert.That(run.ExitCode, Is.Zero, run.StdErr);
         // Every pack older than the collector's age (set back, instead of waiting an hour).
         foreach (var file in Directory.GetFiles(Path.Combine(uri, CrashPointChecks.RunId, StoreKeys.ChunksFolderName)))
@@ -106,7 +92,7 @@ public class IncrementalCrashPointTests
         Assert.That(again.Exit, Is.Zero, again.Error);
         Assert.That((await Cli.ObjectsAsync(store, StoreKeys.ChunksPrefix(CrashPointChecks.RunId))).Keys, Is.EquivalentTo(await ReferencedPacksAsync(store)),
             "the next pass removes the rest of the unreferenced packs");
-        var resumed = await SpotTrainerProcess.RunAsync(_work, [.. Common, "--checkpoint-uri", uri]);
+        var resumed = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(40));
         Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash));
@@ -114,7 +100,7 @@ public class IncrementalCrashPointTests
 
     private async Task<(int Exit, string Output, string Error)> SpotckptAsync(Dictionary<string, string> environment, params string[] args)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _work };
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Work };
         start.ArgumentList.Add(SpotckptPath);
         foreach (var a in args) start.ArgumentList.Add(a);
         foreach (var (name, value) in environment) start.Environment[name] = value;

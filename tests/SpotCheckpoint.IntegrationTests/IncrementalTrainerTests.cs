@@ -9,25 +9,10 @@ namespace SpotCheckpoint.IntegrationTests;
 /// The acceptance scenario of incremental checkpoints with the sample trainer: a frozen layer that holds most of the
 /// bytes, a checkpoint every 10 of 60 steps, 3 retained.
 /// </summary>
-public class IncrementalTrainerTests
+public class IncrementalTrainerTests() : WorkDirectoryFixture("spotckpt-it")
 {
     private static readonly string SpotckptPath = Path.GetFullPath(
         typeof(IncrementalTrainerTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SpotckptPath").Value!);
-
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     private static string[] Common(string uri) =>
         ["--steps", "60", "--checkpoint-every", "10", "--model-mb", "24", "--freeze", "fc2", "--seed", "7", "--quiet",
@@ -39,8 +24,8 @@ public class IncrementalTrainerTests
     [Test]
     public async Task A_frozen_base_run_stays_small_resumes_bit_identical_and_verifies()
     {
-        var straightUri = Path.Combine(_work, "straight");
-        var straight = await SpotTrainerProcess.RunAsync(_work, Common(straightUri));
+        var straightUri = Path.Combine(Work, "straight");
+        var straight = await SpotTrainerProcess.RunAsync(Work, Common(straightUri));
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         Assert.That(straight.Summary!.CheckpointsCommitted, Is.EqualTo(6));
 
@@ -57,10 +42,10 @@ public class IncrementalTrainerTests
                 "five checkpoints reference the frozen weight instead of writing it");
         }
 
-        var uri = Path.Combine(_work, "stopped");
-        var first = await SpotTrainerProcess.RunAsync(_work, [.. Common(uri), "--stop-at", "35"]);
+        var uri = Path.Combine(Work, "stopped");
+        var first = await SpotTrainerProcess.RunAsync(Work, [.. Common(uri), "--stop-at", "35"]);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
-        var second = await SpotTrainerProcess.RunAsync(_work, Common(uri));
+        var second = await SpotTrainerProcess.RunAsync(Work, Common(uri));
         Assert.That(second.ExitCode, Is.Zero, second.StdErr);
         Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(35));
         Assert.That(second.Summary.FinalStateSha256, Is.EqualTo(straight.Summary.FinalStateSha256));
@@ -74,8 +59,8 @@ public class IncrementalTrainerTests
     [Test]
     public async Task Corrupting_the_largest_stored_object_never_gives_a_silent_wrong_state_or_a_stack_trace()
     {
-        var uri = Path.Combine(_work, "ckpt");
-        var first = await SpotTrainerProcess.RunAsync(_work, [.. Common(uri), "--stop-at", "30"]);
+        var uri = Path.Combine(Work, "ckpt");
+        var first = await SpotTrainerProcess.RunAsync(Work, [.. Common(uri), "--stop-at", "30"]);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
         var largest = Directory.GetFiles(Path.Combine(uri, "demo"), "*", SearchOption.AllDirectories).MaxBy(f => new FileInfo(f).Length)!;
         Assert.That(Path.GetDirectoryName(largest), Does.EndWith(StoreKeys.ChunksFolderName), "the frozen layer's pack is the largest object");
@@ -83,7 +68,7 @@ public class IncrementalTrainerTests
         bytes[bytes.Length / 2] ^= 0x40;
         File.WriteAllBytes(largest, bytes);
 
-        var second = await SpotTrainerProcess.RunAsync(_work, Common(uri));
+        var second = await SpotTrainerProcess.RunAsync(Work, Common(uri));
         // Every checkpoint shares the damaged chunk: no checkpoint is usable, and the trainer says which chunk in one line.
         Assert.That(second.ExitCode, Is.EqualTo(1), second.StdErr);
         Assert.That(second.StdErr, Does.Contain("chunk").And.Contain("does not match"));
@@ -95,7 +80,7 @@ public class IncrementalTrainerTests
     [Test]
     public async Task An_unknown_module_to_freeze_is_one_line_and_exit_code_2()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, "--steps", "5", "--freeze", "fc9", "--checkpoint-uri", Path.Combine(_work, "x"));
+        var run = await SpotTrainerProcess.RunAsync(Work, "--steps", "5", "--freeze", "fc9", "--checkpoint-uri", Path.Combine(Work, "x"));
         Assert.That(run.ExitCode, Is.EqualTo(2));
         Assert.That(run.StdErr.Trim().Split('\n'), Has.Length.EqualTo(1));
         Assert.That(run.StdErr, Does.Contain("'fc9'").And.Contain("fc1, norm, fc2, head"));
@@ -103,7 +88,7 @@ public class IncrementalTrainerTests
 
     private async Task<(int Exit, string Output, string Error)> SpotckptAsync(params string[] args)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _work };
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Work };
         start.ArgumentList.Add(SpotckptPath);
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;

@@ -4,22 +4,8 @@ namespace SpotCheckpoint.IntegrationTests;
 /// Every optimizer TorchSharp ships (LBFGS as SpotCheckpoint's managed one) and the wrapping schedulers resume
 /// exactly: a run stopped between two checkpoints and resumed in a new process ends bit-identical to a straight run.
 /// </summary>
-public class OptimizerCoverageTests
+public class OptimizerCoverageTests() : WorkDirectoryFixture("spotckpt-it")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     // A tiny model keeps 14 cases of three processes each within a few minutes.
     private static string[] Common(string optimizer, string scheduler, string uri) =>
@@ -43,10 +29,10 @@ public class OptimizerCoverageTests
     [TestCase("adamw", "chained")]
     public async Task Stopped_at_17_and_resumed_ends_with_the_straight_runs_hash(string optimizer, string scheduler)
     {
-        var stoppedUri = Path.Combine(_work, "stopped");
+        var stoppedUri = Path.Combine(Work, "stopped");
         // The straight run and the first half of the stopped one are independent: run them side by side.
-        var straightTask = SpotTrainerProcess.RunAsync(_work, [.. Common(optimizer, scheduler, Path.Combine(_work, "straight")), "--run-id", "straight"]);
-        var first = await SpotTrainerProcess.RunAsync(_work, [.. Common(optimizer, scheduler, stoppedUri), "--stop-at", "17"]);
+        var straightTask = SpotTrainerProcess.RunAsync(Work, [.. Common(optimizer, scheduler, Path.Combine(Work, "straight")), "--run-id", "straight"]);
+        var first = await SpotTrainerProcess.RunAsync(Work, [.. Common(optimizer, scheduler, stoppedUri), "--stop-at", "17"]);
         var straight = await straightTask;
 
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
@@ -55,7 +41,7 @@ public class OptimizerCoverageTests
         Assert.That(first.Summary!.FinalStep, Is.EqualTo(17));
         Assert.That(first.Summary.FinalStateSha256, Is.Not.EqualTo(straight.Summary.FinalStateSha256));
 
-        var second = await SpotTrainerProcess.RunAsync(_work, Common(optimizer, scheduler, stoppedUri));
+        var second = await SpotTrainerProcess.RunAsync(Work, Common(optimizer, scheduler, stoppedUri));
         Assert.That(second.ExitCode, Is.Zero, second.StdErr);
         Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(17));
         Assert.That(second.Summary.FinalStep, Is.EqualTo(30));

@@ -4,22 +4,8 @@ namespace SpotCheckpoint.IntegrationTests;
 /// The sample trainer's command line as a user meets it: every bad value is one "error: …" line on stderr and exit
 /// code 2 (no stack trace, no crash), help goes to stdout, and a location it cannot write stops it before training.
 /// </summary>
-public class SpotTrainerArgumentTests
+public class SpotTrainerArgumentTests() : WorkDirectoryFixture("spotckpt-it")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     private const string BeyondLong = "99999999999999999999";
 
@@ -41,7 +27,7 @@ public class SpotTrainerArgumentTests
     [TestCaseSource(nameof(BadNumbers))]
     public async Task A_bad_number_is_one_error_line_and_exit_2(string option, string value)
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, option, value, "--quiet");
+        var run = await SpotTrainerProcess.RunAsync(Work, option, value, "--quiet");
         AssertUsageError(run, option);
     }
 
@@ -58,21 +44,21 @@ public class SpotTrainerArgumentTests
     [TestCase("--steps", null)]
     public async Task Every_usage_error_exits_2_with_one_line(string option, string? value)
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, value is null ? [option, "--quiet"] : [option, value, "--quiet"]);
+        var run = await SpotTrainerProcess.RunAsync(Work, value is null ? [option, "--quiet"] : [option, value, "--quiet"]);
         AssertUsageError(run, option);
     }
 
     [Test]
     public async Task A_bucketless_s3_uri_reads_as_typed_without_the_dotnet_parameter_suffix()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, "--checkpoint-uri", "s3://", "--quiet");
+        var run = await SpotTrainerProcess.RunAsync(Work, "--checkpoint-uri", "s3://", "--quiet");
         Assert.That(run.StdErr, Does.Contain("'s3://' names no bucket").And.Not.Contain("s3:///").And.Not.Contain("(Parameter"));
     }
 
     [Test]
     public async Task Help_goes_to_stdout_and_lists_itself()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, "--help");
+        var run = await SpotTrainerProcess.RunAsync(Work, "--help");
         Assert.That(run.ExitCode, Is.Zero);
         Assert.That(run.StdErr, Is.Empty);
         Assert.That(run.StdOut, Does.Contain("Usage: SpotTrainer").And.Contain("--help").And.Contain("--step-delay-ms"));
@@ -94,12 +80,12 @@ public class SpotTrainerArgumentTests
         }
         else
         {
-            var blocker = Path.Combine(_work, "blocker");
+            var blocker = Path.Combine(Work, "blocker");
             await File.WriteAllTextAsync(blocker, "a file where the checkpoint folder would be");
             location = Path.Combine(blocker, "checkpoints");
         }
 
-        var run = await SpotTrainerProcess.RunAsync(_work, "--steps", "20", "--checkpoint-every", "5", "--model-mb", "0.5", "--checkpoint-uri", location);
+        var run = await SpotTrainerProcess.RunAsync(Work, "--steps", "20", "--checkpoint-every", "5", "--model-mb", "0.5", "--checkpoint-uri", location);
 
         Assert.That(run.ExitCode, Is.EqualTo(1), run.StdOut + run.StdErr);
         var lines = run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -114,12 +100,12 @@ public class SpotTrainerArgumentTests
     [Test]
     public async Task A_finished_run_started_again_says_it_is_complete_and_how_to_start_another()
     {
-        var uri = Path.Combine(_work, "ckpt");
+        var uri = Path.Combine(Work, "ckpt");
         string[] args = ["--steps", "10", "--checkpoint-every", "5", "--model-mb", "0.5", "--checkpoint-uri", uri];
-        var first = await SpotTrainerProcess.RunAsync(_work, args);
+        var first = await SpotTrainerProcess.RunAsync(Work, args);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
 
-        var again = await SpotTrainerProcess.RunAsync(_work, args);
+        var again = await SpotTrainerProcess.RunAsync(Work, args);
 
         Assert.That(again.ExitCode, Is.Zero, again.StdErr);
         Assert.That(again.StdOut, Does.Contain("Run demo is already complete (step 10 of 10)").And.Contain("--run-id"));

@@ -8,38 +8,24 @@ namespace SpotCheckpoint.IntegrationTests;
 /// time well inside the provider's window, and a resumed run that ends bit-identical to an uninterrupted one.
 /// </summary>
 [NonParallelizable]
-public class SpotTrainerNoticeTests
+public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
 {
     private const int PreemptedExitCode = 75;
-    private string _work = "";
     private string _straightHash = "";
 
     private static string[] Common(string uri) =>
         ["--steps", "120", "--checkpoint-every", "40", "--model-mb", "0.5", "--seed", "11", "--checkpoint-uri", uri];
-
-    [OneTimeSetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
 
     // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
     // (the open defect in docs/reliability.md) fail every test and every retry.
     [SetUp]
     public async Task RunStraight()
     {
-        var straight = await SpotTrainerProcess.RunAsync(_work, [.. Common(Path.Combine(_work, $"straight-{Guid.NewGuid():N}")), "--quiet", "--notice", "none"]);
+        var straight = await SpotTrainerProcess.RunAsync(Work, [.. Common(Path.Combine(Work, $"straight-{Guid.NewGuid():N}")), "--quiet", "--notice", "none"]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         Assert.That(straight.Summary!.Preempted, Is.False);
         Assert.That(straight.Summary.NoticeProvider, Is.Null);
         _straightHash = straight.Summary.FinalStateSha256;
-    }
-
-    [OneTimeTearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
     }
 
     /// <summary>
@@ -50,9 +36,9 @@ public class SpotTrainerNoticeTests
         Func<SpotTrainerProcess.Running, Task> waitUntilWatched, Action<SpotTrainerProcess.Running> trigger, string provider, double windowMs,
         int stepDelayMs = 25)
     {
-        var uri = Path.Combine(_work, notice + "-" + Guid.NewGuid().ToString("N")[..6]);
+        var uri = Path.Combine(Work, notice + "-" + Guid.NewGuid().ToString("N")[..6]);
         SpotTrainerProcess.Outcome preempted;
-        await using (var running = SpotTrainerProcess.Start(_work, environment, [.. Common(uri), "--step-delay-ms", stepDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--notice", notice]))
+        await using (var running = SpotTrainerProcess.Start(Work, environment, [.. Common(uri), "--step-delay-ms", stepDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--notice", notice]))
         {
             await running.WaitForOutputAsync("Watching for termination notices");
             await waitUntilWatched(running);
@@ -71,7 +57,7 @@ public class SpotTrainerNoticeTests
         Assert.That(summary.NoticeToCommitMs, Is.Not.Null.And.LessThan(windowMs / 3), "well inside the provider's window");
         Assert.That(preempted.StdOut, Does.Contain("Preempted"));
 
-        var resumed = await SpotTrainerProcess.RunAsync(_work, [.. Common(uri), "--quiet", "--notice", "none"]);
+        var resumed = await SpotTrainerProcess.RunAsync(Work, [.. Common(uri), "--quiet", "--notice", "none"]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(summary.FinalStep));
         Assert.That(resumed.Summary.FinalStep, Is.EqualTo(120));
@@ -114,7 +100,7 @@ public class SpotTrainerNoticeTests
             async running =>
             {
                 await azure.WaitForRequestsAsync(r => r.Path == "/metadata/scheduledevents");
-                uriRoot = _work;
+                uriRoot = Work;
             },
             _ =>
             {
@@ -167,9 +153,9 @@ public class SpotTrainerNoticeTests
     {
         await using var gcp = new FakeGcpMetadata();
         gcp.Set("instance/machine-type", "projects/123456/machineTypes/a2-highgpu-1g");
-        var uri = Path.Combine(_work, "gcp-gpu-" + Guid.NewGuid().ToString("N")[..6]);
+        var uri = Path.Combine(Work, "gcp-gpu-" + Guid.NewGuid().ToString("N")[..6]);
         SpotTrainerProcess.Outcome run;
-        await using (var running = SpotTrainerProcess.Start(_work, new Dictionary<string, string> { ["GCE_METADATA_HOST"] = gcp.Endpoint.Authority },
+        await using (var running = SpotTrainerProcess.Start(Work, new Dictionary<string, string> { ["GCE_METADATA_HOST"] = gcp.Endpoint.Authority },
             [.. Common(uri), "--step-delay-ms", "25", "--notice", "gcp"]))
         {
             await gcp.WaitForRequestsAsync(r => r.Path.EndsWith("instance/maintenance-event", StringComparison.Ordinal) && r.QueryValue("wait_for_change") == "true");
@@ -217,7 +203,7 @@ public class SpotTrainerNoticeTests
     [Test]
     public async Task Without_a_notice_the_run_ends_normally_and_says_it_was_not_preempted()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, [.. Common(Path.Combine(_work, "plain")), "--quiet", "--steps", "20", "--checkpoint-every", "10"]);
+        var run = await SpotTrainerProcess.RunAsync(Work, [.. Common(Path.Combine(Work, "plain")), "--quiet", "--steps", "20", "--checkpoint-every", "10"]);
         Assert.That(run.ExitCode, Is.Zero, run.StdErr);
         Assert.That(run.Summary!.Preempted, Is.False);
         Assert.That(run.Summary.NoticeToCommitMs, Is.Null);
@@ -226,7 +212,7 @@ public class SpotTrainerNoticeTests
     [Test]
     public async Task An_unknown_notice_source_is_a_usage_error()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, "--notice", "oracle");
+        var run = await SpotTrainerProcess.RunAsync(Work, "--notice", "oracle");
         Assert.That(run.ExitCode, Is.EqualTo(2));
         Assert.That(run.StdErr, Does.Contain("--notice must be one of auto, aws, gcp, azure, signal, none"));
     }

@@ -1,22 +1,8 @@
 namespace SpotCheckpoint.IntegrationTests;
 
 /// <summary>The sample trainer's contract: stop anywhere, resume in a new process, end bit-identical.</summary>
-public class SpotTrainerResumeTests
+public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     private static string[] Common(string optimizer, string scheduler, string uri) =>
         ["--steps", "40", "--checkpoint-every", "10", "--model-mb", "0.5", "--seed", "7", "--quiet",
@@ -24,7 +10,7 @@ public class SpotTrainerResumeTests
 
     private async Task<string> StraightHash(string optimizer, string scheduler)
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, [.. Common(optimizer, scheduler, Path.Combine(_work, "straight")), "--run-id", "straight"]);
+        var run = await SpotTrainerProcess.RunAsync(Work, [.. Common(optimizer, scheduler, Path.Combine(Work, "straight")), "--run-id", "straight"]);
         Assert.That(run.ExitCode, Is.Zero, run.StdErr);
         Assert.That(run.Summary!.FinalStep, Is.EqualTo(40));
         Assert.That(run.Summary.ResumedFromStep, Is.Null);
@@ -40,12 +26,12 @@ public class SpotTrainerResumeTests
         var straight = await StraightHash(optimizer, scheduler);
         foreach (var stopAt in new[] { 20, 15 }) // right after a periodic checkpoint, and between two
         {
-            var uri = Path.Combine(_work, $"stop{stopAt}");
-            var first = await SpotTrainerProcess.RunAsync(_work, [.. Common(optimizer, scheduler, uri), "--stop-at", stopAt.ToString()]);
+            var uri = Path.Combine(Work, $"stop{stopAt}");
+            var first = await SpotTrainerProcess.RunAsync(Work, [.. Common(optimizer, scheduler, uri), "--stop-at", stopAt.ToString()]);
             Assert.That(first.ExitCode, Is.Zero, first.StdErr);
             Assert.That(first.Summary!.FinalStep, Is.EqualTo(stopAt));
 
-            var second = await SpotTrainerProcess.RunAsync(_work, Common(optimizer, scheduler, uri));
+            var second = await SpotTrainerProcess.RunAsync(Work, Common(optimizer, scheduler, uri));
             Assert.That(second.ExitCode, Is.Zero, second.StdErr);
             Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(stopAt));
             Assert.That(second.Summary.FinalStep, Is.EqualTo(40));
@@ -60,8 +46,8 @@ public class SpotTrainerResumeTests
     public async Task A_damaged_newest_checkpoint_falls_back_and_still_ends_identical(string damage)
     {
         var straight = await StraightHash("adamw", "onecycle");
-        var uri = Path.Combine(_work, "ckpt");
-        var first = await SpotTrainerProcess.RunAsync(_work, [.. Common("adamw", "onecycle", uri), "--stop-at", "25"]);
+        var uri = Path.Combine(Work, "ckpt");
+        var first = await SpotTrainerProcess.RunAsync(Work, [.. Common("adamw", "onecycle", uri), "--stop-at", "25"]);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
 
         var newest = Path.Combine(uri, "demo", "step-00000025");
@@ -81,7 +67,7 @@ public class SpotTrainerResumeTests
                 break;
         }
 
-        var resumed = await SpotTrainerProcess.RunAsync(_work, Common("adamw", "onecycle", uri));
+        var resumed = await SpotTrainerProcess.RunAsync(Work, Common("adamw", "onecycle", uri));
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(20), "falls back to the previous good checkpoint");
         Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(straight));
@@ -92,7 +78,7 @@ public class SpotTrainerResumeTests
     [Test]
     public async Task Usage_errors_exit_2_with_a_message()
     {
-        var run = await SpotTrainerProcess.RunAsync(_work, "--steps", "zero");
+        var run = await SpotTrainerProcess.RunAsync(Work, "--steps", "zero");
         Assert.That(run.ExitCode, Is.EqualTo(2));
         Assert.That(run.StdErr, Does.Contain("--steps needs a whole number"));
     }
@@ -102,7 +88,7 @@ public class SpotTrainerResumeTests
     public async Task An_unknown_scheme_is_a_usage_error_of_one_line_without_a_stack_trace()
     {
         // Like every other bad option value: exit code 2 (docs/sample-trainer.md).
-        var run = await SpotTrainerProcess.RunAsync(_work, "--steps", "5", "--checkpoint-uri", "nosuch://bucket/x", "--quiet");
+        var run = await SpotTrainerProcess.RunAsync(Work, "--steps", "5", "--checkpoint-uri", "nosuch://bucket/x", "--quiet");
         Assert.That(run.ExitCode, Is.EqualTo(2));
         var lines = run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.Length.EqualTo(1));
@@ -114,10 +100,10 @@ public class SpotTrainerResumeTests
     [Test]
     public async Task A_model_that_does_not_fit_the_checkpoint_exits_1_naming_the_tensor()
     {
-        var uri = Path.Combine(_work, "ckpt");
-        var first = await SpotTrainerProcess.RunAsync(_work, "--steps", "10", "--checkpoint-every", "5", "--model-mb", "0.5", "--quiet", "--checkpoint-uri", uri);
+        var uri = Path.Combine(Work, "ckpt");
+        var first = await SpotTrainerProcess.RunAsync(Work, "--steps", "10", "--checkpoint-every", "5", "--model-mb", "0.5", "--quiet", "--checkpoint-uri", uri);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
-        var second = await SpotTrainerProcess.RunAsync(_work, "--steps", "20", "--model-mb", "1", "--quiet", "--checkpoint-uri", uri);
+        var second = await SpotTrainerProcess.RunAsync(Work, "--steps", "20", "--model-mb", "1", "--quiet", "--checkpoint-uri", uri);
         Assert.That(second.ExitCode, Is.EqualTo(1));
         Assert.That(second.StdErr, Does.Contain("model/fc1.weight"));
     }

@@ -5,38 +5,23 @@ using System.Text.Json;
 namespace SpotCheckpoint.IntegrationTests;
 
 /// <summary>The transformer sample keeps the console trainer's contract: stop anywhere, resume, end bit-identical.</summary>
-public class TinyTransformerTests
+public class TinyTransformerTests() : WorkDirectoryFixture("spotckpt-it")
 {
     private static readonly string DllPath = Path.GetFullPath(
         typeof(TinyTransformerTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "TinyTransformerPath").Value!);
 
     private sealed record Summary(long FinalStep, string FinalStateSha256, long? ResumedFromStep, long CheckpointsCommitted, double? FirstLoss, double? FinalLoss);
 
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-it", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
-
     private Task<Summary> RunAsync(params string[] args) => RunAsync(240, args);
 
     private async Task<Summary> RunAsync(int timeoutSeconds, params string[] args)
     {
-        var summaryPath = Path.Combine(_work, $"summary-{Guid.NewGuid():N}.json");
+        var summaryPath = Path.Combine(Work, $"summary-{Guid.NewGuid():N}.json");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = _work,
+            WorkingDirectory = Work,
         };
         start.ArgumentList.Add(DllPath);
         foreach (var a in args) start.ArgumentList.Add(a);
@@ -66,8 +51,8 @@ public class TinyTransformerTests
     [Test]
     public async Task Stopped_between_checkpoints_and_resumed_ends_with_the_straight_runs_hash()
     {
-        var stopped = Path.Combine(_work, "stopped");
-        var straightTask = RunAsync([.. Common(Path.Combine(_work, "straight"))]);
+        var stopped = Path.Combine(Work, "stopped");
+        var straightTask = RunAsync([.. Common(Path.Combine(Work, "straight"))]);
         var first = await RunAsync([.. Common(stopped), "--stop-at", "12"]);
         var straight = await straightTask;
         Assert.That(straight.FinalStep, Is.EqualTo(20));
@@ -84,7 +69,7 @@ public class TinyTransformerTests
     public async Task The_default_run_learns_the_task()
     {
         // The one long test here: 300 steps, about 2 CPU-minutes (see docs/tiny-transformer.md).
-        var run = await RunAsync(900, "--quiet", "--checkpoint-uri", Path.Combine(_work, "default"));
+        var run = await RunAsync(900, "--quiet", "--checkpoint-uri", Path.Combine(Work, "default"));
         Assert.That(run.FinalStep, Is.EqualTo(300));
         TestContext.Out.WriteLine($"TinyTransformer default run: loss {run.FirstLoss} -> {run.FinalLoss}");
         // Well below the first step's loss, and well below chance (ln 10 ≈ 2.3 for guessing a digit).

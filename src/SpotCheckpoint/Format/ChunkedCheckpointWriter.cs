@@ -46,14 +46,7 @@ internal static class ChunkedCheckpointWriter
                 {
                     written.Keys.Add(key);
                     foreach (var (buffer, offset, length) in pack.Pieces)
-                    {
-                        for (long done = 0; done < length;)
-                        {
-                            int n = (int)Math.Min(HashedCopy.ChunkBytes, length - done);
-                            await writer.WriteAsync(buffer.Memory(offset + done, n), cancellationToken).ConfigureAwait(false);
-                            done += n;
-                        }
-                    }
+                        await HashedCopy.WriteUnhashedAsync(writer, buffer, offset, length, cancellationToken).ConfigureAwait(false);
                     await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
                 }
                 CrashPoints.Hit(CrashPoints.AfterShard);

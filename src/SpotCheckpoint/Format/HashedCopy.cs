@@ -34,6 +34,17 @@ internal static class HashedCopy
         return hash.GetCurrentHashAsUInt64();
     }
 
+    /// <summary>Streams <paramref name="bytes"/> of <paramref name="buffer"/> from <paramref name="offset"/> to the writer unhashed (the caller hashed them already: chunks).</summary>
+    public static async Task WriteUnhashedAsync(CheckpointObjectWriter writer, HostBuffer buffer, long offset, long bytes, CancellationToken cancellationToken)
+    {
+        for (long done = 0; done < bytes;)
+        {
+            int length = (int)Math.Min(ChunkBytes, bytes - done);
+            await writer.WriteAsync(buffer.Memory(offset + done, length), cancellationToken).ConfigureAwait(false);
+            done += length;
+        }
+    }
+
     /// <summary>
     /// Reads <paramref name="bytes"/> of <paramref name="key"/> from <paramref name="offset"/> into native memory at
     /// <paramref name="destination"/> (advancing it when <paramref name="advance"/>, else reusing one chunk); returns their XXH3.

@@ -10,22 +10,8 @@ namespace SpotCheckpoint.Storage.Tests.Common;
 /// Every restart resumes from the newest committed checkpoint, every committed checkpoint verifies, and the final
 /// state equals an uninterrupted run's. SPOTCKPT_CRASH_KILLS sets the number of kills (default 4 per store here).
 /// </summary>
-public sealed class CrashConsistencyTests
+public sealed class CrashConsistencyTests() : WorkDirectoryFixture("spotckpt-store-crash")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-store-crash", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     // 40 steps, a checkpoint every 4: ten commits, retention (KeepLast 3) starts deleting at the fourth.
     private static readonly string[] PointArgs = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet", "--step-delay-ms", "5"];
@@ -51,7 +37,7 @@ public sealed class CrashConsistencyTests
         var env = TrainerProcess.EmulatorEnvironment(e);
         if (_pointStraightHash is null)
         {
-            var straight = await TrainerProcess.RunAsync(_work, env, [.. PointArgs, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+            var straight = await TrainerProcess.RunAsync(Work, env, [.. PointArgs, "--checkpoint-uri", Path.Combine(Work, "straight")]);
             Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
             _pointStraightHash = straight.Summary!.FinalStateSha256;
         }
@@ -59,17 +45,19 @@ public sealed class CrashConsistencyTests
         await using var store = TestStores.Create(provider, prefix);
         var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
 
-        var killed = await TrainerProcess.RunAsync(_work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" },
+        var killed = await TrainerProcess.RunAsync(Work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" },
             [.. PointArgs, "--checkpoint-uri", uri]);
         Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.StdErr);
         Assert.That(killed.StdErr, Does.Contain($"crash point {point}:{count} reached"));
         var afterKill = await CrashPointChecks.InspectAsync(store);
         CrashPointChecks.AssertDiedAt(point, count, afterKill);
 
-        var resumed = await TrainerProcess.RunAsync(_work, env, [.. PointArgs, "--checkpoint-uri", uri]);
+        var resumed = await TrainerProcess.RunAsync(Work, env, [.. PointArgs, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(afterKill.Newest), "the restart resumes from the newest committed checkpoint");
-        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_pointStraightHash), "bit-identical to an uninterrupted run");
+        var reference = _pointStraightHash;
+        if (resumed.Summary.FinalStateSha256 != reference) _pointStraightHash = null; // the open defect (docs/reliability.md) can hit the reference run too: a retry takes a new one
+        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(reference), "bit-identical to an uninterrupted run");
         CrashPointChecks.AssertNoLeftovers(await CrashPointChecks.InspectAsync(store));
         TestContext.Out.WriteLine($"{provider} {point}:{count}: after the kill {afterKill}; resumed from {resumed.Summary.ResumedFromStep?.ToString() ?? "scratch"}");
     }
@@ -86,7 +74,7 @@ public sealed class CrashConsistencyTests
         var e = EmulatorEndpoints.Require();
         var env = TrainerProcess.EmulatorEnvironment(e);
         string[] common = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "8", "--seed", "5", "--quiet", "--step-delay-ms", "5"];
-        var straight = await TrainerProcess.RunAsync(_work, env, [.. common, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+        var straight = await TrainerProcess.RunAsync(Work, env, [.. common, "--checkpoint-uri", Path.Combine(Work, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
 
         // A series ends when a restart outlives its kill time (each restart keeps what was committed, so every run
@@ -107,7 +95,7 @@ public sealed class CrashConsistencyTests
                 var listed = await CheckpointCatalog.ListAsync(store, "demo");
                 long? newest = listed.Count == 0 ? null : listed[0].Step;
                 bool kill = kills < Kills;
-                var run = await TrainerProcess.RunAsync(_work, env, kill ? TimeSpan.FromMilliseconds(1500 + random.Next(3000)) : null,
+                var run = await TrainerProcess.RunAsync(Work, env, kill ? TimeSpan.FromMilliseconds(1500 + random.Next(3000)) : null,
                     [.. common, "--checkpoint-uri", uri]);
                 runs++;
                 seriesRuns++;

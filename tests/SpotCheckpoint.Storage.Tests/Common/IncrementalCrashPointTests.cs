@@ -9,30 +9,16 @@ namespace SpotCheckpoint.Storage.Tests.Common;
 /// writes and the manifest loses nothing committed and resumes bit-identical; the chunk collector then removes exactly
 /// the packs no kept checkpoint references, and a collector killed after its first delete breaks no kept checkpoint.
 /// </summary>
-public sealed class IncrementalCrashPointTests
+public sealed class IncrementalCrashPointTests() : WorkDirectoryFixture("spotckpt-store-incr")
 {
     private static readonly string[] Args = ["--steps", "40", "--checkpoint-every", "4", "--model-mb", "4", "--seed", "7", "--quiet",
         "--step-delay-ms", "5", "--incremental", "--freeze", "fc2"];
     private string? _straightHash;
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-store-incr", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     // Per test, not shared: a retry (see below) must not reuse the reference it failed against.
     private async Task RunStraightAsync(Dictionary<string, string> env)
     {
-        var straight = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", Path.Combine(_work, "straight")]);
+        var straight = await TrainerProcess.RunAsync(Work, env, [.. Args, "--checkpoint-uri", Path.Combine(Work, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         _straightHash = straight.Summary!.FinalStateSha256;
     }
@@ -66,13 +52,13 @@ public sealed class IncrementalCrashPointTests
         await using var store = TestStores.Create(provider, prefix);
         var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
 
-        var killed = await TrainerProcess.RunAsync(_work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "after-chunks:2" }, [.. Args, "--checkpoint-uri", uri]);
+        var killed = await TrainerProcess.RunAsync(Work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "after-chunks:2" }, [.. Args, "--checkpoint-uri", uri]);
         Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.StdErr);
         var afterKill = await CrashPointChecks.InspectAsync(store);
         Assert.That(afterKill.Committed, Is.EqualTo(new long[] { 4 }), afterKill.ToString());
         Assert.That((await PacksAsync(store)).Any(k => k.Contains("/00000008-", StringComparison.Ordinal)), Is.True, "the killed checkpoint's chunks were written");
 
-        var resumed = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        var resumed = await TrainerProcess.RunAsync(Work, env, [.. Args, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(4));
         Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
@@ -96,7 +82,7 @@ public sealed class IncrementalCrashPointTests
         var prefix = TestStores.UniquePrefix("incr-gc");
         await using var store = TestStores.Create(provider, prefix);
         var uri = provider == Provider.S3 ? $"s3://{e.S3Bucket}/{prefix}" : $"az://{e.AzureContainer}/{prefix}";
-        var run = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        var run = await TrainerProcess.RunAsync(Work, env, [.. Args, "--checkpoint-uri", uri]);
         Assert.That(run.ExitCode, Is.Zero, run.StdErr);
         var before = await PacksAsync(store);
         Assert.That(before, Has.Count.GreaterThan((await ReferencedAsync(store)).Count), "the deleted checkpoints' packs wait for the collector's age");
@@ -109,7 +95,7 @@ public sealed class IncrementalCrashPointTests
         if (wait > TimeSpan.Zero) await Task.Delay(wait);
 
         var runUri = $"{uri}/{CrashPointChecks.RunId}";
-        var killed = await TrainerProcess.RunSpotckptAsync(_work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "mid-gc:1" },
+        var killed = await TrainerProcess.RunSpotckptAsync(Work, new Dictionary<string, string>(env) { ["SPOTCKPT_CRASH_AT"] = "mid-gc:1" },
             "prune", runUri, "--keep", "1", "--incomplete-older-than", "1s");
         Assert.That(killed.ExitCode, Is.EqualTo(CrashPointChecks.KilledExitCode), killed.Output);
         Assert.That(killed.Output, Does.Contain("crash point mid-gc:1 reached"));
@@ -119,10 +105,10 @@ public sealed class IncrementalCrashPointTests
         Assert.That(packs, Has.Count.EqualTo(before.Count - 1), "killed after its first delete");
         Assert.That(await ReferencedAsync(store), Is.SubsetOf(packs), "no manifest points at a missing chunk");
 
-        var again = await TrainerProcess.RunSpotckptAsync(_work, env, "prune", runUri, "--keep", "1", "--incomplete-older-than", "1s");
+        var again = await TrainerProcess.RunSpotckptAsync(Work, env, "prune", runUri, "--keep", "1", "--incomplete-older-than", "1s");
         Assert.That(again.ExitCode, Is.Zero, again.Output);
         Assert.That(await PacksAsync(store), Is.EquivalentTo(await ReferencedAsync(store)), "the next pass removes the rest of the unreferenced packs");
-        var resumed = await TrainerProcess.RunAsync(_work, env, [.. Args, "--checkpoint-uri", uri]);
+        var resumed = await TrainerProcess.RunAsync(Work, env, [.. Args, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(40));
         Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_straightHash));

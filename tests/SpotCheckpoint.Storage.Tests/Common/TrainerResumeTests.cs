@@ -7,22 +7,8 @@ namespace SpotCheckpoint.Storage.Tests.Common;
 /// The sample trainer against each store through its --checkpoint-uri, configured only by the standard environment
 /// variables: stopped at K, resumed in a new process, it ends with the straight run's state hash.
 /// </summary>
-public sealed class TrainerResumeTests
+public sealed class TrainerResumeTests() : WorkDirectoryFixture("spotckpt-stores")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-stores", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
 
     // Normal logging (no --quiet): the secrets checks below must see everything a user would.
     private static string[] Common(string uri) =>
@@ -51,14 +37,14 @@ public sealed class TrainerResumeTests
             _ => $"https://devstoreaccount1.blob.core.windows.net/{e.AzureContainer}/{prefix}",
         };
 
-        var straight = await TrainerProcess.RunAsync(_work, env, [.. Common(Path.Combine(_work, "straight")), "--run-id", "straight"]);
+        var straight = await TrainerProcess.RunAsync(Work, env, [.. Common(Path.Combine(Work, "straight")), "--run-id", "straight"]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
 
-        var first = await TrainerProcess.RunAsync(_work, env, [.. Common(uri), "--stop-at", "15"]);
+        var first = await TrainerProcess.RunAsync(Work, env, [.. Common(uri), "--stop-at", "15"]);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
         Assert.That(first.Summary!.FinalStep, Is.EqualTo(15));
 
-        var second = await TrainerProcess.RunAsync(_work, env, Common(uri));
+        var second = await TrainerProcess.RunAsync(Work, env, Common(uri));
         Assert.That(second.ExitCode, Is.Zero, second.StdErr);
         Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(15));
         Assert.That(second.Summary.FinalStep, Is.EqualTo(30));
@@ -82,7 +68,7 @@ public sealed class TrainerResumeTests
         env["AWS_SECRET_ACCESS_KEY"] = AwsSecret;
         env["AZURE_STORAGE_CONNECTION_STRING"] = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AzureKey};BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;";
         var uri = scheme == "s3" ? "s3://bucket/down" : "az://container/down";
-        var run = await TrainerProcess.RunAsync(_work, env, Common(uri));
+        var run = await TrainerProcess.RunAsync(Work, env, Common(uri));
         Assert.That(run.ExitCode, Is.Not.Zero, "the store is down");
         Assert.That(run.StdErr, Does.Not.Contain(AwsSecret).And.Not.Contain(AzureKey));
     }

@@ -66,23 +66,8 @@ public sealed class S3KmsBucketTests
 }
 
 /// <summary>The sample trainer against S3 through the KMS answer mode: stopped, resumed, bit-identical.</summary>
-public sealed class S3KmsTrainerTests
+public sealed class S3KmsTrainerTests() : WorkDirectoryFixture("spotckpt-stores")
 {
-    private string _work = "";
-
-    [SetUp]
-    public void CreateWorkDirectory()
-    {
-        _work = Path.Combine(Path.GetTempPath(), "spotckpt-stores", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_work);
-    }
-
-    [TearDown]
-    public void DeleteWorkDirectory()
-    {
-        try { Directory.Delete(_work, recursive: true); } catch (IOException) { }
-    }
-
     private static string[] Common(string uri) =>
         ["--steps", "30", "--checkpoint-every", "10", "--model-mb", "0.5", "--seed", "11", "--quiet", "--checkpoint-uri", uri];
 
@@ -96,11 +81,11 @@ public sealed class S3KmsTrainerTests
         env["AWS_ENDPOINT_URL_S3"] = proxy.Address.ToString();
         var uri = $"s3://{e.S3Bucket}/{TestStores.UniquePrefix("kms-trainer")}";
 
-        var straight = await TrainerProcess.RunAsync(_work, env, [.. Common(Path.Combine(_work, "straight")), "--run-id", "straight"]);
+        var straight = await TrainerProcess.RunAsync(Work, env, [.. Common(Path.Combine(Work, "straight")), "--run-id", "straight"]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
-        var first = await TrainerProcess.RunAsync(_work, env, [.. Common(uri), "--stop-at", "15"]);
+        var first = await TrainerProcess.RunAsync(Work, env, [.. Common(uri), "--stop-at", "15"]);
         Assert.That(first.ExitCode, Is.Zero, first.StdErr);
-        var second = await TrainerProcess.RunAsync(_work, env, Common(uri));
+        var second = await TrainerProcess.RunAsync(Work, env, Common(uri));
         Assert.That(second.ExitCode, Is.Zero, second.StdErr);
         Assert.That(second.Summary!.ResumedFromStep, Is.EqualTo(15));
         Assert.That(second.Summary.FinalStateSha256, Is.EqualTo(straight.Summary!.FinalStateSha256));

@@ -72,8 +72,9 @@ public class AwsSpotNoticeTests
         await using var imds = new FakeImds();
         await using var harness = new NoticeHarness(Source(imds));
         await imds.WaitForRequestsAsync(r => r.Path.EndsWith("instance-action", StringComparison.Ordinal), 3);
-        imds.ExpireTokens();
+        // Counted before the expiry: the poller can meet the 401 and send its new PUT before the next line runs.
         int before = imds.TokenPuts;
+        imds.ExpireTokens();
         await imds.WaitForRequestsAsync(r => r.Method == "PUT", before + 1);
         imds.InstanceAction = FakeImds.Action("terminate", DateTimeOffset.UtcNow.AddMinutes(2));
         await harness.WaitForNoticeAsync();
