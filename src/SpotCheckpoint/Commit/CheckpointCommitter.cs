@@ -103,11 +103,6 @@ internal sealed class CheckpointCommitter(ICheckpointStore store, Func<long, boo
     }
 
     /// <summary>
-    /// Reads the manifest back, ignoring the caller's cancellation (clean-up must not be decided by a guess): true
-    /// when our exact bytes are there, false when the key is empty or holds another writer's manifest, null when the
-    /// store could not be read.
-    /// </summary>
-    /// <summary>
     /// After a failed write that did not land: a manifest object left in its place that does not decode is the
     /// remains of our own write (a body cut short and stored anyway). It lists as committed but can never be read,
     /// so it is removed. One that decodes is another writer's commit and stays. Best effort: a broken manifest left
@@ -137,6 +132,11 @@ internal sealed class CheckpointCommitter(ICheckpointStore store, Func<long, boo
         }
     }
 
+    /// <summary>
+    /// Reads the manifest back, ignoring the caller's cancellation (clean-up must not be decided by a guess): true
+    /// when our exact bytes are there, false when the key is empty or holds another writer's manifest, null when the
+    /// store could not be read.
+    /// </summary>
     private async Task<bool?> ProveAsync(string key, byte[] encoded)
     {
         var pause = ProofBackoff;
