@@ -67,6 +67,7 @@ public sealed partial class Checkpointer : IAsyncDisposable
         _ownsStore = ownsStore;
         _options = options ?? new CheckpointerOptions();
         _options.Validate();
+        DeterministicStartup.WarmUpVectorMath(); // before the first training step (see its remarks)
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
         _pool = new StagingSlotPool(_options.StagingBuffers, _logger);

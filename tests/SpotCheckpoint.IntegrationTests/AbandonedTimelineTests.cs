@@ -11,7 +11,6 @@ public class AbandonedTimelineTests() : WorkDirectoryFixture("spotckpt-it")
         ["--steps", "120", "--checkpoint-every", "10", "--model-mb", modelMb, "--seed", "7", "--quiet",
          "--optimizer", "adamw", "--scheduler", "cosine", "--checkpoint-uri", uri, "--run-id", "demo"];
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_fallback_past_foreign_checkpoints_keeps_the_runs_progress_and_ends_bit_identical()
     {

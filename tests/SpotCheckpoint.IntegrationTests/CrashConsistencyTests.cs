@@ -17,9 +17,6 @@ public class CrashConsistencyTests() : WorkDirectoryFixture("spotckpt-crash")
 
     private static int Kills => int.TryParse(Environment.GetEnvironmentVariable("SPOTCKPT_CRASH_KILLS"), out var n) && n > 0 ? n : 6;
 
-    // Retried: an intermittent resume that is not bit-identical after a kill (about 1 case in 10-20 here) is a known,
-    // open defect (see docs/reliability.md); a retry keeps CI meaningful for everything else until it is fixed.
-    [Retry(3)]
     [Test]
     public async Task Random_kills_never_lose_committed_work_nor_change_the_result()
     {

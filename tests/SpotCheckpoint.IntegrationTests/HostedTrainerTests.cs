@@ -31,7 +31,6 @@ public sealed partial class HostedTrainerTests
         catch (IOException) { }
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task Sigterm_commits_the_step_reached_exit_75_and_the_next_start_resumes_to_the_straight_runs_state()
     {
@@ -57,7 +56,6 @@ public sealed partial class HostedTrainerTests
         Assert.That(resumed.Summary.GetProperty("finalStateSha256").GetString(), Is.EqualTo(straight.Summary.GetProperty("finalStateSha256").GetString()));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_bad_setting_stops_start_up_with_a_message_naming_the_key()
     {

@@ -21,12 +21,12 @@ public class IncrementalCrashPointTests() : WorkDirectoryFixture("spotckpt-incr-
         "--step-delay-ms", "5", "--incremental", "--freeze", "fc2"];
     private string _straightHash = "";
 
-    // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
-    // (the open defect in docs/reliability.md) fail every test and every retry.
-    [SetUp]
+    // One uninterrupted run is the reference of every test (runs are deterministic: docs/reliability.md).
+    [OneTimeSetUp]
     public async Task RunStraight()
     {
-        var straight = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", Path.Combine(Work, $"straight-{Guid.NewGuid():N}")]);
+        using var reference = new TempDirectory("spotckpt-incr-crash");
+        var straight = await SpotTrainerProcess.RunAsync(reference.Path, [.. Common, "--checkpoint-uri", Path.Combine(reference.Path, "straight")]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         _straightHash = straight.Summary!.FinalStateSha256;
     }
@@ -39,12 +39,11 @@ public class IncrementalCrashPointTests() : WorkDirectoryFixture("spotckpt-incr-
         return keys;
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("after-chunks", 2)]
     [TestCase("after-shard", 2)]
     public async Task A_trainer_killed_between_its_chunks_and_its_manifest_loses_nothing_committed(string point, int count)
     {
-        var uri = Path.Combine(Work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
+        var uri = Path.Combine(Work, $"{point}-{count}-{Guid.NewGuid():N}"); // fresh for every test case
         await using var store = new LocalFileStore(uri);
         SpotTrainerProcess.Outcome killed;
         await using (var running = SpotTrainerProcess.Start(Work, new Dictionary<string, string> { ["SPOTCKPT_CRASH_AT"] = $"{point}:{count}" }, [.. Common, "--checkpoint-uri", uri]))
@@ -66,11 +65,10 @@ public class IncrementalCrashPointTests() : WorkDirectoryFixture("spotckpt-incr-
         CrashPointChecks.AssertNoLeftovers(await CrashPointChecks.InspectAsync(store));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_prune_killed_inside_the_chunk_collector_never_breaks_a_kept_checkpoint()
     {
-        var uri = Path.Combine(Work, $"mid-gc-{Guid.NewGuid():N}"); // fresh for every attempt of a retry
+        var uri = Path.Combine(Work, $"mid-gc-{Guid.NewGuid():N}"); // fresh for every test case
         var run = await SpotTrainerProcess.RunAsync(Work, [.. Common, "--checkpoint-uri", uri]);
         Assert.That(run.ExitCode, Is.Zero, run.StdErr);
         // Every pack older than the collector's age (set back, instead of waiting an hour).

@@ -20,7 +20,6 @@ public class IncrementalTrainerTests() : WorkDirectoryFixture("spotckpt-it")
 
     private static long FolderBytes(string path) => Directory.GetFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_frozen_base_run_stays_small_resumes_bit_identical_and_verifies()
     {
@@ -55,7 +54,6 @@ public class IncrementalTrainerTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(verify.Output, Does.Contain("0 corrupt"));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task Corrupting_the_largest_stored_object_never_gives_a_silent_wrong_state_or_a_stack_trace()
     {
@@ -76,7 +74,6 @@ public class IncrementalTrainerTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(second.Summary, Is.Null, "no state was trained from a damaged restore");
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task An_unknown_module_to_freeze_is_one_line_and_exit_code_2()
     {

@@ -12,7 +12,6 @@ public class OptimizerCoverageTests() : WorkDirectoryFixture("spotckpt-it")
         ["--steps", "30", "--checkpoint-every", "5", "--model-mb", "0.02", "--batch-size", "16", "--seed", "11", "--quiet",
          "--optimizer", optimizer, "--scheduler", scheduler, "--checkpoint-uri", uri];
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("sgd", "step")]
     [TestCase("adam", "step")]
     [TestCase("adamw", "step")]

@@ -16,12 +16,12 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
     private static string[] Common(string uri) =>
         ["--steps", "120", "--checkpoint-every", "40", "--model-mb", "0.5", "--seed", "11", "--checkpoint-uri", uri];
 
-    // Before every test (and every attempt of a retry): a reference shared by the fixture would make one odd run
-    // (the open defect in docs/reliability.md) fail every test and every retry.
-    [SetUp]
+    // One uninterrupted run is the reference of every test (runs are deterministic: docs/reliability.md).
+    [OneTimeSetUp]
     public async Task RunStraight()
     {
-        var straight = await SpotTrainerProcess.RunAsync(Work, [.. Common(Path.Combine(Work, $"straight-{Guid.NewGuid():N}")), "--quiet", "--notice", "none"]);
+        using var reference = new TempDirectory("spotckpt-it");
+        var straight = await SpotTrainerProcess.RunAsync(reference.Path, [.. Common(Path.Combine(reference.Path, "straight")), "--quiet", "--notice", "none"]);
         Assert.That(straight.ExitCode, Is.Zero, straight.StdErr);
         Assert.That(straight.Summary!.Preempted, Is.False);
         Assert.That(straight.Summary.NoticeProvider, Is.Null);
@@ -65,7 +65,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
         return preempted;
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Aws_spot_interruption_notice()
     {
@@ -77,7 +76,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(imds.Requests.Any(r => r.Method == "PUT"), "IMDSv2");
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Gcp_preemption()
     {
@@ -88,7 +86,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
             "gcp", 30_000);
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Azure_eviction_is_approved_after_the_commit()
     {
@@ -112,7 +109,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(manifestsAtApproval, Has.Some.Contains($"step-{outcome.Summary!.FinalStep:D8}"), "approved only once the checkpoint had committed");
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task An_Azure_Redeploy_of_this_VM_ends_a_long_run_with_a_checkpoint_committed_before_NotBefore()
     {
@@ -134,7 +130,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(approvedAt, Is.LessThan(notBefore), "committed (then approved) before NotBefore");
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task An_Azure_Preempt_that_also_lists_a_neighbour_ends_the_run_but_is_not_approved()
     {
@@ -149,7 +144,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
     }
 
     [Test]
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     public async Task A_GCP_GPU_VM_keeps_training_through_a_host_maintenance_notice_that_leaves_an_hour()
     {
         await using var gcp = new FakeGcpMetadata();
@@ -171,7 +165,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(run.Summary.FinalStateSha256, Is.EqualTo(_straightHash), "bit-identical to an uninterrupted run");
     }
 
-    [Retry(3)] // see Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice
     [Test]
     public async Task Sigterm_from_kubernetes_or_a_process_manager()
     {
@@ -181,9 +174,6 @@ public class SpotTrainerNoticeTests() : WorkDirectoryFixture("spotckpt-it")
             "signal", 30_000);
     }
 
-    // Retried: an intermittent resume that is not bit-identical after a kill (about 1 case in 10-20 here) is a known,
-    // open defect (see docs/reliability.md); a retry keeps CI meaningful for everything else until it is fixed.
-    [Retry(3)]
     [Test]
     public async Task Auto_detects_the_cloud_from_the_endpoints_and_acts_on_its_notice()
     {

@@ -17,7 +17,6 @@ public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
         return run.Summary.FinalStateSha256;
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("adam", "onecycle")]
     [TestCase("sgd", "step")]
     [TestCase("adamw", "cosine")]
@@ -39,7 +38,6 @@ public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
         }
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("truncate")]
     [TestCase("flip")]
     [TestCase("delete-manifest")]
@@ -74,7 +72,6 @@ public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
         if (damage != "delete-manifest") Assert.That(resumed.StdOut + resumed.StdErr, Does.Contain("falling back"));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task Usage_errors_exit_2_with_a_message()
     {
@@ -83,7 +80,6 @@ public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(run.StdErr, Does.Contain("--steps needs a whole number"));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task An_unknown_scheme_is_a_usage_error_of_one_line_without_a_stack_trace()
     {
@@ -96,7 +92,6 @@ public class SpotTrainerResumeTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(run.StdErr, Does.Not.Contain("   at "));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_model_that_does_not_fit_the_checkpoint_exits_1_naming_the_tensor()
     {

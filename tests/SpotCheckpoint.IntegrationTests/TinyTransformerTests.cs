@@ -49,7 +49,6 @@ public class TinyTransformerTests() : WorkDirectoryFixture("spotckpt-it")
         ["--steps", "20", "--checkpoint-every", "5", "--seed", "3", "--quiet", "--checkpoint-uri", uri];
 
     [Test]
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     public async Task Stopped_between_checkpoints_and_resumed_ends_with_the_straight_runs_hash()
     {
         var stopped = Path.Combine(Work, "stopped");
@@ -65,7 +64,6 @@ public class TinyTransformerTests() : WorkDirectoryFixture("spotckpt-it")
         Assert.That(second.FinalStateSha256, Is.EqualTo(straight.FinalStateSha256));
     }
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task The_default_run_learns_the_task()
     {

@@ -180,58 +180,122 @@ public sealed class PackAndConsumeTests
     }
 
     [Test]
-    public void Every_csharp_block_of_the_readme_and_getting_started_says_whether_it_runs()
+    public void Every_csharp_block_of_the_readme_and_the_docs_says_whether_it_runs()
     {
         var snippets = DocSnippets.Read(_root);
         Assert.That(snippets.Where(s => s.Kind == "unmarked").Select(s => $"{s.File}:{s.Line}"), Is.Empty,
-            "mark each C# block with <!-- snippet: runnable; exit N; prints \"…\" --> or <!-- snippet: fragment --> (see DocSnippets.cs)");
-        Assert.That(snippets.Where(s => s.Kind == "runnable").Select(s => s.File).Distinct(), Is.EquivalentTo(DocSnippets.Files));
+            "mark each C# block with <!-- snippet: runnable; exit N; prints \"…\" -->, <!-- snippet: compiles --> or <!-- snippet: fragment --> (see DocSnippets.cs)");
+        // The quick start is shown in both places as a program that runs as it stands.
+        Assert.That(snippets.Where(s => s.Kind == "runnable").Select(s => s.File), Is.SupersetOf(QuickStartFiles));
     }
 
     /// <summary>
-    /// Each runnable block is built as Program.cs of a console project that references the packed SpotCheckpoint,
-    /// TorchSharp-cpu and the console logger (what the README says to add), then run twice in an empty folder: the
-    /// first run must exit and print as its marker says, the second must resume the finished run. Identical blocks
-    /// (the README's and getting-started's) are built once.
+    /// Each runnable block is run in an empty folder: it must exit and print as its marker says. The quick start
+    /// also logs each commit through the console logger, and a second run in the same folder must resume it.
     /// </summary>
     [Test]
-    public async Task Every_runnable_block_of_the_readme_and_getting_started_builds_against_the_packages_and_runs()
+    public async Task Every_runnable_block_of_the_readme_and_the_docs_builds_against_the_packages_and_runs()
     {
+        var build = await BuildSnippetsAsync();
         var runnable = DocSnippets.Read(_root).Where(s => s.Kind == "runnable").GroupBy(s => s.Code).ToList();
         Assert.That(runnable, Is.Not.Empty);
-        int index = 0;
         foreach (var group in runnable)
         {
             var snippet = group.First();
             var where = string.Join(", ", group.Select(s => $"{s.File}:{s.Line}"));
-            var project = Path.Combine(_work, $"snippet-{index++}");
-            Directory.CreateDirectory(project);
-            await File.WriteAllTextAsync(Path.Combine(project, "nuget.config"), new XElement("configuration",
-                new XElement("packageSources", new XElement("add", new XAttribute("key", "spotcheckpoint-packtest"), new XAttribute("value", _feed))))
-                .ToString());
-            await File.WriteAllTextAsync(Path.Combine(project, "Snippet.csproj"), new XElement("Project", new XAttribute("Sdk", "Microsoft.NET.Sdk"),
-                new XElement("PropertyGroup",
-                    new XElement("OutputType", "Exe"), new XElement("TargetFramework", "net10.0"), new XElement("Nullable", "enable"),
-                    new XElement("ImplicitUsings", "enable"), new XElement("TreatWarningsAsErrors", "true")),
-                new XElement("ItemGroup",
-                    new XElement("PackageReference", new XAttribute("Include", "SpotCheckpoint"), new XAttribute("Version", _version)),
-                    new XElement("PackageReference", new XAttribute("Include", "TorchSharp-cpu"), new XAttribute("Version", "0.107.0")),
-                    new XElement("PackageReference", new XAttribute("Include", "Microsoft.Extensions.Logging.Console"), new XAttribute("Version", "10.0.0")))).ToString());
-            await File.WriteAllTextAsync(Path.Combine(project, "Program.cs"), snippet.Code);
-
-            await DotnetProcess.RunAsync(DotnetProcess.Dotnet, "build -c Release -nodeReuse:false --disable-build-servers", project, Slow);
-            var runFolder = Path.Combine(project, "run");
+            var dll = build.Dll(snippet.Code);
+            Assert.That(File.Exists(dll), Is.True, $"{where} does not build:\n{build.Errors(snippet.Code)}");
+            var runFolder = Path.Combine(build.Projects[snippet.Code], "run");
             Directory.CreateDirectory(runFolder);
-            var dll = Path.Combine(project, "bin", "Release", "net10.0", "Snippet.dll");
             var first = await DotnetProcess.RunCapturedAsync(DotnetProcess.Dotnet, $"\"{dll}\"", runFolder, TimeSpan.FromMinutes(3));
             Assert.That(first.ExitCode, Is.EqualTo(snippet.ExpectedExit), $"{where}:\n{DotnetProcess.Tail(first.Both)}");
             foreach (var text in snippet.ExpectedOutput) Assert.That(first.StdOut, Does.Contain(text), where);
-            Assert.That(first.StdOut, Does.Contain("committed"), $"{where}: the console logger shows each commit");
+            if (!group.Any(s => QuickStartFiles.Contains(s.File))) continue;
 
+            Assert.That(first.StdOut, Does.Contain("committed"), $"{where}: the console logger shows each commit");
             var again = await DotnetProcess.RunCapturedAsync(DotnetProcess.Dotnet, $"\"{dll}\"", runFolder, TimeSpan.FromMinutes(3));
             Assert.That(again.ExitCode, Is.EqualTo(snippet.ExpectedExit), $"{where} (again):\n{DotnetProcess.Tail(again.Both)}");
             Assert.That(again.StdOut, Does.Contain("Resumed run"), where);
         }
+    }
+
+    [Test]
+    public async Task Every_compiles_block_of_the_docs_builds_against_the_packages()
+    {
+        var build = await BuildSnippetsAsync();
+        var compiles = DocSnippets.Read(_root).Where(s => s.Kind == "compiles").ToList();
+        Assert.That(compiles, Is.Not.Empty);
+        Assert.That(compiles.Where(s => !File.Exists(build.Dll(s.Code))).Select(s => $"{s.File}:{s.Line} does not build:\n{build.Errors(s.Code)}"), Is.Empty);
+    }
+
+    private static readonly string[] QuickStartFiles = ["README.md", "docs/getting-started.md"];
+
+    private Task<SnippetBuild>? _snippetBuild;
+
+    /// <summary>The projects of the doc programs, by their code, and the output of the build that made them.</summary>
+    private sealed record SnippetBuild(IReadOnlyDictionary<string, string> Projects, string Output)
+    {
+        public string Dll(string code) => Path.Combine(Projects[code], "bin", "Release", "net10.0", Path.GetFileName(Projects[code]) + ".dll");
+
+        /// <summary>The build's error lines about this program's project, or the whole output's tail when none names it.</summary>
+        public string Errors(string code)
+        {
+            var name = Path.DirectorySeparatorChar + Path.GetFileName(Projects[code]) + Path.DirectorySeparatorChar;
+            var errors = Output.Split('\n').Where(l => l.Contains(name, StringComparison.Ordinal) && l.Contains(": error ", StringComparison.Ordinal)).Distinct().ToList();
+            return errors.Count > 0 ? string.Join('\n', errors) : DotnetProcess.Tail(Output);
+        }
+    }
+
+    /// <summary>
+    /// Builds every runnable and compiles block (identical blocks once) as Program.cs of its own console project, named
+    /// after where the block is. A runnable one references the packed SpotCheckpoint, TorchSharp-cpu and the console
+    /// logger (what the README says to add); a compiles one every library package and Microsoft.Extensions.Hosting,
+    /// for hosts and cloud stores, and no native LibTorch, since it never runs. All of them are built by one
+    /// <c>dotnet build</c> of one solution, which restores once and compiles the projects in parallel, where a build
+    /// per project would cost 15-30 s each. The first test that needs the build starts it; the other awaits it.
+    /// </summary>
+    private Task<SnippetBuild> BuildSnippetsAsync() => _snippetBuild ??= BuildAllSnippetsAsync();
+
+    private async Task<SnippetBuild> BuildAllSnippetsAsync()
+    {
+        var folder = Path.Combine(_work, "snippets");
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, "nuget.config"), new XElement("configuration",
+            new XElement("packageSources", new XElement("add", new XAttribute("key", "spotcheckpoint-packtest"), new XAttribute("value", _feed))))
+            .ToString());
+        var runnableReferences = new[] { ("SpotCheckpoint", _version), ("TorchSharp-cpu", "0.107.0"), ("Microsoft.Extensions.Logging.Console", "10.0.0") };
+        var compilesReferences = PackageIds().Where(id => id != "SpotCheckpoint.Cli").Select(id => (id, _version))
+            .Append(("Microsoft.Extensions.Hosting", "10.0.0")).ToArray();
+
+        var projects = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var group in DocSnippets.Read(_root).Where(s => s.Kind is "runnable" or "compiles").GroupBy(s => s.Code))
+        {
+            var snippet = group.First();
+            var name = new string($"{snippet.File}_{snippet.Line}".Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
+            var project = Path.Combine(folder, name);
+            Directory.CreateDirectory(project);
+            var references = snippet.Kind == "runnable" ? runnableReferences : compilesReferences;
+            // NU1603 as in Directory.Build.props: the local package cache may hold only newer versions of the cloud
+            // SDKs' dependencies than they name, which says nothing about the code. Hard links instead of copies of
+            // LibTorch's ~1 GB of native libraries for every OS, per runnable project.
+            await File.WriteAllTextAsync(Path.Combine(project, name + ".csproj"), new XElement("Project", new XAttribute("Sdk", "Microsoft.NET.Sdk"),
+                new XElement("PropertyGroup",
+                    new XElement("OutputType", "Exe"), new XElement("TargetFramework", "net10.0"), new XElement("Nullable", "enable"),
+                    new XElement("ImplicitUsings", "enable"), new XElement("TreatWarningsAsErrors", "true"), new XElement("WarningsNotAsErrors", "NU1603"),
+                    new XElement("CreateHardLinksForCopyLocalIfPossible", "true")),
+                new XElement("ItemGroup", references.Select(r =>
+                    new XElement("PackageReference", new XAttribute("Include", r.Item1), new XAttribute("Version", r.Item2))))).ToString());
+            await File.WriteAllTextAsync(Path.Combine(project, "Program.cs"), snippet.Code);
+            projects[snippet.Code] = project;
+        }
+        var solution = Path.Combine(folder, "snippets.slnx");
+        await File.WriteAllTextAsync(solution, new XElement("Solution",
+            projects.Values.Select(p => new XElement("Project", new XAttribute("Path", Path.GetRelativePath(folder, Path.Combine(p, Path.GetFileName(p) + ".csproj")))))).ToString());
+
+        // Its exit code is not checked here: each test looks for its own programs, so a block that does not compile
+        // fails only the test of its kind, with its errors.
+        var build = await DotnetProcess.RunCapturedAsync(DotnetProcess.Dotnet, $"build \"{solution}\" -c Release -nodeReuse:false --disable-build-servers", folder, Slow);
+        return new SnippetBuild(projects, build.Both);
     }
 
     /// <summary>

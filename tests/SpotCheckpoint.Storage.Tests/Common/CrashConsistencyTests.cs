@@ -27,9 +27,6 @@ public sealed class CrashConsistencyTests() : WorkDirectoryFixture("spotckpt-sto
     /// the emulator: the store shows it died exactly there, every committed checkpoint verifies in full, the restart
     /// resumes from the newest committed step, ends bit-identical to an uninterrupted run, and leaves no leftover.
     /// </summary>
-    // Retried: an intermittent resume that is not bit-identical after a kill (about 1 case in 10-20 here) is a known,
-    // open defect (see docs/reliability.md); a retry keeps CI meaningful for everything else until it is fixed.
-    [Retry(3)]
     [TestCaseSource(nameof(Points))]
     public async Task A_kill_at_the_crash_point_loses_nothing_committed(Provider provider, string point, int count)
     {
@@ -55,18 +52,13 @@ public sealed class CrashConsistencyTests() : WorkDirectoryFixture("spotckpt-sto
         var resumed = await TrainerProcess.RunAsync(Work, env, [.. PointArgs, "--checkpoint-uri", uri]);
         Assert.That(resumed.ExitCode, Is.Zero, resumed.StdErr);
         Assert.That(resumed.Summary!.ResumedFromStep, Is.EqualTo(afterKill.Newest), "the restart resumes from the newest committed checkpoint");
-        var reference = _pointStraightHash;
-        if (resumed.Summary.FinalStateSha256 != reference) _pointStraightHash = null; // the open defect (docs/reliability.md) can hit the reference run too: a retry takes a new one
-        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(reference), "bit-identical to an uninterrupted run");
+        Assert.That(resumed.Summary.FinalStateSha256, Is.EqualTo(_pointStraightHash), "bit-identical to an uninterrupted run");
         CrashPointChecks.AssertNoLeftovers(await CrashPointChecks.InspectAsync(store));
         TestContext.Out.WriteLine($"{provider} {point}:{count}: after the kill {afterKill}; resumed from {resumed.Summary.ResumedFromStep?.ToString() ?? "scratch"}");
     }
 
     private static int Kills => int.TryParse(System.Environment.GetEnvironmentVariable("SPOTCKPT_CRASH_KILLS"), out var n) && n > 0 ? n : 4;
 
-    // Retried: an intermittent resume that is not bit-identical after a kill (about 1 case in 10-20 here) is a known,
-    // open defect (see docs/reliability.md); a retry keeps CI meaningful for everything else until it is fixed.
-    [Retry(3)]
     [TestCase(Provider.S3)]
     [TestCase(Provider.AzureBlob)]
     public async Task Random_kills_never_lose_committed_work_nor_change_the_result(Provider provider)

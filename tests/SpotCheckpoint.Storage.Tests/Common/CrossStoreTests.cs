@@ -6,7 +6,6 @@ namespace SpotCheckpoint.Storage.Tests.Common;
 /// <summary>The format does not depend on the store: a checkpoint copied byte for byte between stores restores identically.</summary>
 public sealed class CrossStoreTests
 {
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [Test]
     public async Task A_checkpoint_copied_byte_for_byte_through_every_store_restores_identically()
     {

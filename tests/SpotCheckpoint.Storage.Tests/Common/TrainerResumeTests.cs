@@ -17,7 +17,6 @@ public sealed class TrainerResumeTests() : WorkDirectoryFixture("spotckpt-stores
     private static string AccountKeyOf(string connectionString) =>
         connectionString.Split(';').Single(p => p.StartsWith("AccountKey=", StringComparison.Ordinal))["AccountKey=".Length..];
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("s3")]
     [TestCase("gs")]
     [TestCase("az")]
@@ -57,7 +56,6 @@ public sealed class TrainerResumeTests() : WorkDirectoryFixture("spotckpt-stores
     private const string AwsSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8mLp3kT7";
     private const string AzureKey = "Zq3v8Lk2Wm9Xp4Rt7Yb1Nc6Hd0Fg5Js8Ka2Ql4Ew7Ur9Ti1Oy3Pa6Sd8Fg0Hj2Kl5Zx7Cv9Bn1Mq3We5Rt7Yu9Io==";
 
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     [TestCase("s3")]
     [TestCase("az")]
     public async Task A_store_that_is_down_never_shows_a_secret(string scheme)

@@ -72,7 +72,6 @@ public sealed class S3KmsTrainerTests() : WorkDirectoryFixture("spotckpt-stores"
         ["--steps", "30", "--checkpoint-every", "10", "--model-mb", "0.5", "--seed", "11", "--quiet", "--checkpoint-uri", uri];
 
     [Test]
-    [Retry(3)] // an open defect: an occasional trainer process ends elsewhere (docs/reliability.md, "Known open defect")
     public async Task Train_stop_and_resume_through_a_kms_bucket_ends_with_the_straight_runs_hash()
     {
         var e = EmulatorEndpoints.Require();
